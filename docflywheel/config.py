@@ -1,0 +1,90 @@
+"""One typed configuration, read from YAML and overridden by CLI flags. Defaults live here only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from docflywheel.errors import ConfigError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StoreConfig(_Section):
+    path: Path = Field(Path("flywheel.duckdb"), description="DuckDB file holding everything the flywheel records")
+    busy_timeout_s: float = Field(60.0, gt=0, description="how long to wait while another process writes")
+
+
+class ModelsConfig(_Section):
+    student: str = Field("tiny", description="model spec of the student: a bootstrapped name, hf:PATH, vllm:PATH or openai:URL#model")
+    teacher: str | None = Field("small", description="model spec of the teacher, or null for none")
+    cache_dir: Path = Field(Path.home() / ".cache" / "docflywheel" / "models",
+                            description="where bootstrapped models are saved and looked up by name")
+
+
+class GenerationConfig(_Section):
+    max_new_tokens: int = Field(128, gt=0)
+    temperature: float = Field(0.8, ge=0, description="0 means greedy")
+    top_p: float = Field(0.95, gt=0, le=1)
+    batch_size: int = Field(16, gt=0, description="prompts per batched call to an in-process backend")
+    concurrency: int = Field(16, gt=0, description="requests in flight to an OpenAI-compatible server")
+    seed: int = 0
+    device: str = Field("auto", description="torch device for the transformers backend: auto, cpu or cuda")
+
+
+class BootstrapConfig(_Section):
+    seed: int = 0
+    corpus_chars: int = Field(6_000_000, gt=0, description="cap on the documentation-like text gathered")
+
+
+class TasksConfig(_Section):
+    package: str = Field("json", description="installed package whose source the main job documents")
+    kinds: list[str] = Field(default_factory=lambda: ["function", "class", "module"])
+
+
+class Config(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    models: ModelsConfig = Field(default_factory=ModelsConfig)
+    generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    bootstrap: BootstrapConfig = Field(default_factory=BootstrapConfig)
+    tasks: TasksConfig = Field(default_factory=TasksConfig)
+
+
+def load_config(path: Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """The config from a YAML file (optional) with dotted overrides such as {"store.path": "x.duckdb"}."""
+    data: dict[str, Any] = {}
+    where = "flags"
+    if path is not None:
+        where = str(path)
+        try:
+            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist: pass an existing YAML file to --config") from None
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            at = f":{mark.line + 1}" if mark else ""
+            raise ConfigError(f"{path}{at}: not valid YAML ({getattr(error, 'problem', error)})") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping of sections (store, models, ...)")
+        data = loaded or {}
+    for dotted, value in (overrides or {}).items():
+        if value is None:
+            continue
+        node = data
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    try:
+        return Config.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(part) for part in first["loc"])
+        raise ConfigError(f"{where}: field '{field}': {first['msg']} (see `docflywheel config` for the defaults)") from None

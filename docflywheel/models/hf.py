@@ -1,0 +1,155 @@
+"""The transformers backend: a causal LM in this process, batched with left padding (the default)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from itertools import groupby
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from docflywheel.errors import ModelError
+from docflywheel.models.base import Completion, GenerationRequest, ModelSpec
+
+
+def pick_device(device: str) -> torch.device:
+    """`auto` is cuda when a GPU is visible, else cpu."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise ModelError(f"device '{device}' is not auto, cpu or cuda: set generation.device to one of them")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ModelError(f"device '{device}' asked for but no GPU is visible: set generation.device to cpu or auto")
+    return torch.device(device)
+
+
+class HFBackend:
+    """Chat generation through `AutoModelForCausalLM.generate`, `batch_size` prompts per call.
+
+    JSON schemas cannot be enforced here: callers parse and repair the reply.
+    """
+
+    supports_json_schema = False
+
+    def __init__(self, spec: ModelSpec, *, batch_size: int = 16, device: str = "auto", seed: int = 0) -> None:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.spec = spec
+        self.batch_size = batch_size
+        self.seed = seed
+        self.device = pick_device(device)
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(spec.model)
+            dtype: Any = torch.float32 if self.device.type == "cpu" else "auto"
+            model = AutoModelForCausalLM.from_pretrained(spec.model, dtype=dtype)
+        except (OSError, ValueError) as error:
+            raise ModelError(f"cannot load model '{spec.model}': {_first_line(error)} "
+                             "(give a folder with config.json and weights, or a hub id)") from None
+        if spec.adapter:
+            model = _with_adapter(model, spec.adapter)
+        self.model = model.to(self.device).eval()
+        if self.tokenizer.chat_template is None:
+            raise ModelError(f"model '{spec.model}' has no chat template: use a chat model or add "
+                             "`chat_template` to its tokenizer_config.json")
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.stop_ids = _stop_ids(self.model, self.tokenizer)
+        self.context = getattr(self.model.config, "max_position_embeddings", None)
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
+        """One completion per request, in order. Prompts sharing sampling settings share batches."""
+        prompts = [self._encode(request) for request in requests]
+        results: list[Completion | None] = [None] * len(requests)
+        # Similar lengths in a batch waste less work on padding.
+        order = sorted(range(len(requests)), key=lambda i: (_sampling_key(requests[i], self.seed), len(prompts[i])))
+        for _, group in groupby(order, key=lambda i: _sampling_key(requests[i], self.seed)):
+            indices = list(group)
+            for start in range(0, len(indices), self.batch_size):
+                chunk = indices[start:start + self.batch_size]
+                for i, completion in zip(chunk, self._generate_batch(requests[chunk[0]], [prompts[i] for i in chunk])):
+                    results[i] = completion
+        return [completion for completion in results if completion is not None]
+
+    def close(self) -> None:
+        del self.model
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    def _encode(self, request: GenerationRequest) -> list[int]:
+        text = self.tokenizer.apply_chat_template(request.messages, add_generation_prompt=True, tokenize=False)
+        # The template already holds any special tokens the model expects.
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        keep = self._budget(request.max_new_tokens)[0]
+        return ids[-keep:] if keep is not None and len(ids) > keep else ids
+
+    def _budget(self, max_new_tokens: int) -> tuple[int | None, int]:
+        """(prompt tokens kept, new tokens) so that both fit in the model's context."""
+        if self.context is None:
+            return None, max_new_tokens
+        new = min(max_new_tokens, self.context - 1)
+        return self.context - new, new
+
+    def _generate_batch(self, request: GenerationRequest, prompts: list[list[int]]) -> list[Completion]:
+        from transformers import GenerationConfig
+
+        started = time.perf_counter()
+        width = max(len(ids) for ids in prompts)
+        pad = self.tokenizer.pad_token_id
+        input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in prompts], device=self.device)
+        mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in prompts], device=self.device)
+        greedy = request.temperature == 0
+        config = GenerationConfig(
+            max_new_tokens=self._budget(request.max_new_tokens)[1], do_sample=not greedy,
+            temperature=None if greedy else request.temperature, top_p=None if greedy else request.top_p,
+            top_k=None, eos_token_id=self.stop_ids, pad_token_id=pad)
+        try:
+            with torch.inference_mode():
+                if not greedy:
+                    torch.manual_seed(request.seed if request.seed is not None else self.seed)
+                output = self.model.generate(input_ids=input_ids, attention_mask=mask, generation_config=config)
+        except (RuntimeError, ValueError) as error:
+            elapsed = time.perf_counter() - started
+            return [Completion("", len(ids), 0, elapsed, "error", f"generation failed: {_first_line(error)}")
+                    for ids in prompts]
+        elapsed = time.perf_counter() - started
+        completions = []
+        for ids, row in zip(prompts, output[:, width:].tolist()):
+            stop = next((n for n, token in enumerate(row) if token in self.stop_ids), None)
+            new = row if stop is None else row[:stop + 1]
+            text = self.tokenizer.decode(new, skip_special_tokens=True)
+            completions.append(Completion(text, len(ids), len(new), elapsed, "length" if stop is None else "stop"))
+        return completions
+
+
+def _sampling_key(request: GenerationRequest, default_seed: int) -> tuple[int, float, float, int]:
+    seed = request.seed if request.seed is not None else default_seed
+    return (request.max_new_tokens, request.temperature, request.top_p, 0 if request.temperature == 0 else seed)
+
+
+def _stop_ids(model: Any, tokenizer: Any) -> list[int]:
+    """End-of-sequence ids from the generation config and the tokenizer (chat models often differ)."""
+    found = getattr(model.generation_config, "eos_token_id", None)
+    ids = set(found if isinstance(found, list) else [found] if found is not None else [])
+    if tokenizer.eos_token_id is not None:
+        ids.add(tokenizer.eos_token_id)
+    if not ids:
+        raise ModelError("the model names no end-of-sequence token: set eos_token_id in its generation_config.json")
+    return sorted(ids)
+
+
+def _with_adapter(model: Any, adapter: str) -> Any:
+    from peft import PeftModel
+
+    if not (Path(adapter) / "adapter_config.json").exists() and Path(adapter).exists():
+        raise ModelError(f"adapter folder '{adapter}' has no adapter_config.json: give a PEFT adapter folder")
+    try:
+        return PeftModel.from_pretrained(model, adapter)
+    except (OSError, ValueError) as error:
+        raise ModelError(f"cannot load adapter '{adapter}': {_first_line(error)}") from None
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]

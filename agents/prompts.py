@@ -24,12 +24,16 @@ def template(name: str) -> jinja2.Template:
     return env.from_string(path.read_text(encoding="utf-8"))
 
 
+def task_prompt(name: str, task: Task, max_code_chars: int = MAX_CODE_CHARS, **extra: str) -> str:
+    """Render agents/prompts/<name>.jinja with the task's fields (code cut to `max_code_chars`) and `extra`."""
+    code = task.code if len(task.code) <= max_code_chars else task.code[:max_code_chars] + "\n..."
+    fields = {**task.model_dump(), "code": code.rstrip(), **extra}
+    return template(name).render(**fields).strip()
+
+
 def document_prompt(task: Task, max_code_chars: int = MAX_CODE_CHARS) -> str:
     """The user message asking a model to document `task`."""
-    code = task.code if len(task.code) <= max_code_chars else task.code[:max_code_chars] + "\n..."
-    fields = task.model_dump()
-    fields["code"] = code.rstrip()
-    return template("document").render(**fields).strip()
+    return task_prompt("document", task, max_code_chars)
 
 
 def prompt_hash(text: str) -> str:

@@ -21,6 +21,8 @@ app = typer.Typer(help="docflywheel: write docs with LLM agents, judge them, and
 tasks_app = typer.Typer(help="Documentation tasks: extract, import, export, list.",
                         no_args_is_help=True)
 app.add_typer(tasks_app, name="tasks")
+agents_app = typer.Typer(help="The LangGraph agents: write, critique, revise, judge, route.", no_args_is_help=True)
+app.add_typer(agents_app, name="agents")
 console = Console(soft_wrap=True)
 
 
@@ -187,9 +189,39 @@ def generate(
     if as_json:
         print(json.dumps(summary))
         return
-    console.print(f"{result.written} generations written to {cfg.store.path} ({result.skipped} already there, "
-                  f"{result.failed} failed) by {backend.spec} at {result.tokens_per_s:,.0f} tokens/s")
-    console.print(f"read them with: duckdb {cfg.store.path} \"SELECT task_id, text FROM generations LIMIT 5\"")
+    console.print(f"{result.written} generations written ({result.skipped} already there, {result.failed} failed) "
+                  f"by {backend.spec} at {result.tokens_per_s:,.0f} tokens/s")
+    console.print(f"they are in table `generations` of {cfg.store.path.resolve()}")
+
+
+@agents_app.command("run")
+def agents_run(
+    max_tasks: Annotated[Optional[int], typer.Option(min=1, help="document at most this many tasks")] = None,
+    split: Annotated[str, typer.Option(help="which split: train, dev, test or all")] = "train",
+    model: Annotated[Optional[str], typer.Option(help="student model spec [default: models.student]")] = None,
+    teacher: Annotated[Optional[str], typer.Option(help="teacher model spec; one teacher sample per task")] = None,
+    samples: Annotated[int, typer.Option(min=1, help="student samples per task (K)")] = 2,
+    constitution: Annotated[Optional[Path], typer.Option(help="constitution YAML [default: agents/constitution.yaml]")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+) -> None:
+    """Run the agents graph over stored tasks; resumes a killed run.
+
+    Writes K samples per task, critiques each against a principle of the constitution, revises it,
+    judges everything and routes it to curation, human review or rejection.
+    """
+    from docflywheel.agents.run import run_agents
+
+    result = run_agents(_store(), state.config, split=split, max_tasks=max_tasks, model=model, teacher=teacher,
+                        samples=samples, constitution_path=constitution, show_progress=not as_json)
+    if as_json:
+        print(json.dumps(result.__dict__))
+        return
+    table = Table("tasks", "generations", "critiques", "revisions", "judged", "accepted", "review", "rejected")
+    table.add_row(*(str(v) for v in (result.tasks, result.generations, result.critiques, result.revisions,
+                                     result.judged, *(result.routes.get(k, 0) for k in ("accepted", "review", "rejected")))))
+    console.print(table)
+    console.print(f"{'resumed and finished' if result.resumed else 'finished'} in {result.seconds:.0f} s; "
+                  f"store {state.config.store.path}")
 
 
 def main() -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from docflywheel.errors import ConfigError
+from docflywheel.yamlfile import read_mapping
 
 
 class _Section(BaseModel):
@@ -63,17 +63,7 @@ def load_config(path: Path | None = None, overrides: dict[str, Any] | None = Non
     where = "flags"
     if path is not None:
         where = str(path)
-        try:
-            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"config file {path} does not exist: pass an existing YAML file to --config") from None
-        except yaml.YAMLError as error:
-            mark = getattr(error, "problem_mark", None)
-            at = f":{mark.line + 1}" if mark else ""
-            raise ConfigError(f"{path}{at}: not valid YAML ({getattr(error, 'problem', error)})") from None
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: the top level must be a mapping of sections (store, models, ...)")
-        data = loaded or {}
+        data = read_mapping(Path(path), "config file", "sections (store, models, ...)", ConfigError)
     for dotted, value in (overrides or {}).items():
         if value is None:
             continue

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from docflywheel.agents.prompts import document_prompt, prompt_hash
 from docflywheel.config import GenerationConfig
-from docflywheel.models.base import Backend, GenerationRequest
+from docflywheel.models.base import Backend, Completion, GenerationRequest
 from docflywheel.records import Generation, Task, content_id
 from docflywheel.store import Store
 
@@ -52,33 +52,42 @@ def plan(tasks: Sequence[Task], model: str, n: int, settings: GenerationConfig,
     return planned
 
 
+def in_batches(backend: Backend, requests: Sequence[GenerationRequest], batch_size: int,
+               write: Callable[[int, list[Completion]], None]) -> None:
+    """Send `requests` in chunks of `batch_size`; `write(start, completions)` stores each chunk at once."""
+    for start in range(0, len(requests), batch_size):
+        write(start, backend.generate(requests[start:start + batch_size]))
+
+
 def generate(store: Store, backend: Backend, tasks: Sequence[Task], n: int, settings: GenerationConfig,
              role: str = "student", iteration: int | None = None, show_progress: bool = True) -> GenerateResult:
     """Generate `n` samples per task and store them; samples already stored are skipped."""
-    model = str(backend.spec)
-    planned = plan(tasks, model, n, settings, role, iteration)
+    planned = plan(tasks, str(backend.spec), n, settings, role, iteration)
     done = store.existing_ids("generations", [shell.id for shell, _ in planned])  # type: ignore[misc]
     todo = [(shell, request) for shell, request in planned if shell.id not in done]
-    written = failed = tokens = 0
+    counts = {"written": 0, "failed": 0, "tokens": 0}
     started = time.perf_counter()
     with Progress(TextColumn("[bold]generate"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("{task.fields[speed]}"), disable=not show_progress) as progress:
         bar = progress.add_task("generate", total=len(todo), speed="")
-        for start in range(0, len(todo), settings.batch_size):
-            chunk = todo[start:start + settings.batch_size]
-            completions = backend.generate([request for _, request in chunk])
-            rows = []
-            for (shell, _), completion in zip(chunk, completions):
-                if completion.finish_reason == "error":
-                    failed += 1
-                    continue
-                rows.append(shell.model_copy(update={
-                    "text": completion.text, "tokens_in": completion.tokens_in,
-                    "tokens_out": completion.tokens_out, "latency_s": completion.latency_s,
-                    "finish_reason": completion.finish_reason}))
-                tokens += completion.tokens_out
-            written += store.add_generations(rows)
+
+        def write(start: int, completions: list[Completion]) -> None:
+            rows, failed = completed_rows([shell for shell, _ in todo[start:start + len(completions)]], completions)
+            counts["written"] += store.add_generations(rows)
+            counts["failed"] += failed
+            counts["tokens"] += sum(row.tokens_out or 0 for row in rows)
             elapsed = time.perf_counter() - started
-            progress.update(bar, advance=len(chunk), speed=f"{tokens / elapsed:,.0f} tok/s, {failed} failed")
-    return GenerateResult(requested=len(planned), written=written, skipped=len(planned) - len(todo),
-                          failed=failed, tokens_out=tokens, seconds=time.perf_counter() - started)
+            progress.update(bar, advance=len(completions),
+                            speed=f"{counts['tokens'] / elapsed:,.0f} tok/s, {counts['failed']} failed")
+
+        in_batches(backend, [request for _, request in todo], settings.batch_size, write)
+    return GenerateResult(requested=len(planned), written=counts["written"], skipped=len(planned) - len(todo),
+                          failed=counts["failed"], tokens_out=counts["tokens"], seconds=time.perf_counter() - started)
+
+
+def completed_rows(shells: Sequence[Generation], completions: Sequence[Completion]) -> tuple[list[Generation], int]:
+    """The generations to store for finished completions, and how many failed (those are retried next run)."""
+    rows = [shell.model_copy(update={"text": c.text, "tokens_in": c.tokens_in, "tokens_out": c.tokens_out,
+                                     "latency_s": c.latency_s, "finish_reason": c.finish_reason})
+            for shell, c in zip(shells, completions) if c.finish_reason != "error"]
+    return rows, len(completions) - len(rows)

@@ -75,6 +75,7 @@ class Generation(BaseModel):
     adapter: str | None = None
     model_version: str | None = None
     parent_id: str | None = None
+    critique_id: str | None = None
     tokens_in: int | None = None
     tokens_out: int | None = None
     latency_s: float | None = None
@@ -85,5 +86,6 @@ class Generation(BaseModel):
     def model_post_init(self, _: Any) -> None:
         if self.id is None:
             key = ("generation", self.task_id, self.model, self.model_version, self.role,
-                   self.prompt_hash, self.sampling, self.seed, self.sample_index, self.parent_id)
+                   self.prompt_hash, self.sampling, self.seed, self.sample_index, self.parent_id,
+                   self.critique_id)
             object.__setattr__(self, "id", content_id(*key))

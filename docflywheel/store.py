@@ -222,8 +222,8 @@ class Store:
         return self.insert("generations", [g.model_dump() for g in generations])
 
     def generations(self, task_ids: Sequence[str] | None = None, model: str | None = None,
-                    role: str | None = None) -> list[Generation]:
-        where, params = _where(task_ids=task_ids, model=model, role=role)
+                    role: str | None = None, ids: Sequence[str] | None = None) -> list[Generation]:
+        where, params = _where(task_ids=task_ids, model=model, role=role, ids=ids)
         with self.connect(read_only=True) as con:
             self._require_schema(con)
             cursor = con.execute(
@@ -246,11 +246,62 @@ class Store:
             return {row[0] for row in con.execute(
                 f"SELECT t.id FROM {table} AS t JOIN wanted USING (id)").fetchall()}
 
+    # -- critiques and judgments -------------------------------------------------------------
+
+    def critiques(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Critique rows by id, in the order asked."""
+        rows = self._rows("SELECT * FROM critiques WHERE list_contains(?, id)", [list(ids)])
+        by_id = {row["id"]: row for row in rows}
+        return [by_id[i] for i in ids if i in by_id]
+
+    def judgments_for(self, generation_ids: Sequence[str], judge_kind: str | None = None) -> dict[str, list[dict[str, Any]]]:
+        """Judgment rows grouped by the generation they judge."""
+        sql = "SELECT * FROM judgments WHERE list_contains(?, generation_id)"
+        params: list[Any] = [list(generation_ids)]
+        if judge_kind:
+            sql += " AND judge_kind = ?"
+            params.append(judge_kind)
+        grouped: dict[str, list[dict[str, Any]]] = {}
+        for row in self._rows(sql + " ORDER BY generation_id, criterion, id", params):
+            grouped.setdefault(row["generation_id"], []).append(row)
+        return grouped
+
+    def judged_ids(self, generation_ids: Sequence[str], judge_kind: str) -> set[str]:
+        """Which generations already have a judgment of this kind."""
+        rows = self._rows("SELECT DISTINCT generation_id FROM judgments WHERE judge_kind = ? "
+                          "AND list_contains(?, generation_id)", [judge_kind, list(generation_ids)])
+        return {row["generation_id"] for row in rows}
+
+    def routes(self, generation_ids: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        sql, params = "SELECT * FROM routes", []
+        if generation_ids is not None:
+            sql, params = sql + " WHERE list_contains(?, generation_id)", [list(generation_ids)]
+        return self._rows(sql + " ORDER BY generation_id, id", params)
+
+    def review_queue(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """Generations routed to review that no person has labelled or skipped yet, oldest first."""
+        sql = ("SELECT r.generation_id, r.reason, r.score, r.spread, r.created_at FROM routes r "
+               "WHERE r.decision = 'review' AND NOT EXISTS "
+               "(SELECT 1 FROM human_labels h WHERE h.generation_id = r.generation_id) "
+               "ORDER BY r.created_at, r.generation_id")
+        return self._rows(sql + (f" LIMIT {int(limit)}" if limit is not None else ""), [])
+
+    def _rows(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+        with self.connect(read_only=True) as con:
+            self._require_schema(con)
+            cursor = con.execute(sql, params)
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row)) for row in cursor.fetchall()]
+
 
 def _where(split: str | None = None, kinds: Sequence[str] | None = None,
            task_ids: Sequence[str] | None = None, model: str | None = None,
-           role: str | None = None) -> tuple[str, list[Any]]:
-    clauses, params = [], []
+           role: str | None = None, ids: Sequence[str] | None = None) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if ids is not None:
+        clauses.append("list_contains(?, id)")
+        params.append(list(ids))
     if split:
         clauses.append("split = ?")
         params.append(split)

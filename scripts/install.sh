@@ -13,9 +13,9 @@ python3 -m venv .venv
 .venv/bin/pip install -q --no-deps -r requirements.lock
 .venv/bin/pip uninstall -q -y torchvision torchaudio torchcodec triton 2>/dev/null || true
 if [ "$editable" = yes ]; then
-    .venv/bin/pip install -q --no-deps --no-build-isolation -e .
+    .venv/bin/pip install -q --no-deps -e .
 else
-    .venv/bin/pip install -q --no-deps --no-build-isolation .
+    .venv/bin/pip install -q --no-deps .
 fi
 .venv/bin/python -c "import docflywheel, docflywheel.agents, docflywheel.eval, docflywheel.training, docflywheel.dashboard"
 echo "installed docflywheel into .venv ($(.venv/bin/python -c 'import torch, transformers, vllm; print(f"torch {torch.__version__}, transformers {transformers.__version__}, vllm {vllm.__version__}")'))"

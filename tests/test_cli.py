@@ -75,7 +75,7 @@ BAD_ARGS = [
     (("tasks", "add-package", "no_such_pkg_xyz"), "error: package 'no_such_pkg_xyz' is not installed (or has no Python source)"),
     (("tasks", "add-package", "json", "--kinds", "method"), "error: unknown task kind(s) method: choose from function, class, module"),
     (("tasks", "import", "nowhere.jsonl"), "error: nowhere.jsonl: no such file: check the path"),
-    (("generate", "--model", "gpt4", "--tasks", "all"), "error: model spec 'gpt4' names no backend"),
+    (("generate", "--model", "gpt4", "--tasks", "all"), "error: model spec 'gpt4' names no backend and no bootstrapped model: write hf:PATH, vllm:PATH, openai:URL#MODEL or one of micro, tiny, small"),
     (("generate", "--model", "openai:http://127.0.0.1:9", "--tasks", "all"), "error: model spec 'openai:http://127.0.0.1:9' names no served model: write openai:URL#MODEL"),
     (("generate", "--tasks", "test"), "error: no test tasks in"),
 ]

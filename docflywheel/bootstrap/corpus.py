@@ -23,7 +23,8 @@ from docflywheel.errors import InputError
 from docflywheel.records import Split, Task
 from docflywheel.tasks import extract_tasks
 
-_SKIP_PACKAGES = {"test", "tests", "testing", "docflywheel", "distutils", "idlelib", "this", "antigravity"}
+# distutils: merely finding its spec lets setuptools swap in its own copy, process-wide.
+_SKIP_PACKAGES = {"test", "tests", "testing", "docflywheel", "distutils"}
 _TEST_PART = re.compile(r"^(tests?|testing|.*_tests?|tests?_.*|idle_test|conftest)$")
 _SENTENCE_END = re.compile(r"[.!?](\s|$)")
 
@@ -76,8 +77,8 @@ def is_sentence(text: str) -> bool:
     return len(first.split()) >= 3 and bool(re.search(r"[A-Za-z]{2}", first)) and bool(_SENTENCE_END.search(first))
 
 
-def _is_test_file(path: str | None) -> bool:
-    return path is not None and any(_TEST_PART.match(part) for part in Path(path).with_suffix("").parts)
+def _is_test(qualname: str) -> bool:
+    return any(_TEST_PART.match(part) for part in qualname.split("."))
 
 
 def package_examples(package: str, limit: int) -> list[Example]:
@@ -90,7 +91,7 @@ def package_examples(package: str, limit: int) -> list[Example]:
     except (InputError, ValidationError, OSError, RecursionError):
         return []
     return [_example(task) for task in tasks if task.reference and is_sentence(task.reference)
-            and not _is_test_file(task.file)]
+            and not _is_test(task.qualname)]
 
 
 def _example(task: Task) -> Example:

@@ -29,7 +29,7 @@ CHAT_TEMPLATE = (
 )
 
 
-def train_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrainedTokenizerFast:
+def train_tokenizer(texts: Iterable[str], vocab_size: int, max_len: int = 512) -> PreTrainedTokenizerFast:
     """A byte-level BPE of `vocab_size` entries (specials included) learned from `texts`."""
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -49,7 +49,7 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrainedTokenize
         unk_token=None,
         bos_token=None,
         padding_side="left",
-        model_max_length=512,
+        model_max_length=max_len,
     )
     tokenizer.chat_template = CHAT_TEMPLATE
     return tokenizer

@@ -26,9 +26,10 @@ CREATE TABLE generations (
     model_version VARCHAR,
     role VARCHAR NOT NULL,
     parent_id VARCHAR,
+    critique_id VARCHAR,
     prompt_hash VARCHAR NOT NULL,
     sampling JSON,
-    seed INTEGER,
+    seed BIGINT,
     sample_index INTEGER,
     tokens_in INTEGER,
     tokens_out INTEGER,
@@ -43,7 +44,6 @@ CREATE TABLE critiques (
     generation_id VARCHAR NOT NULL,
     principle_id VARCHAR NOT NULL,
     critique VARCHAR NOT NULL,
-    revision_id VARCHAR,
     model VARCHAR,
     status VARCHAR NOT NULL DEFAULT 'ok',
     created_at TIMESTAMP DEFAULT current_timestamp
@@ -69,6 +69,19 @@ CREATE TABLE judgments (
     created_at TIMESTAMP DEFAULT current_timestamp
 );
 
+-- The router's decision per generation: accepted (to curation), review (to people), rejected.
+CREATE TABLE routes (
+    id VARCHAR NOT NULL,
+    generation_id VARCHAR NOT NULL,
+    decision VARCHAR NOT NULL,
+    score DOUBLE,
+    spread DOUBLE,
+    reason VARCHAR,
+    iteration INTEGER,
+    created_at TIMESTAMP DEFAULT current_timestamp
+);
+
+-- status: labelled or skipped; a review item is open while it has no row here.
 CREATE TABLE human_labels (
     id VARCHAR NOT NULL,
     generation_id VARCHAR NOT NULL,

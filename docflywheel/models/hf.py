@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, LogitsProcessor, LogitsProcessorList
 
 from docflywheel.errors import ModelError
 from docflywheel.models.base import Completion, GenerationRequest, ModelSpec
@@ -34,14 +35,15 @@ class HFBackend:
     supports_json_schema = False
 
     def __init__(self, spec: ModelSpec, *, batch_size: int = 16, device: str = "auto", seed: int = 0) -> None:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
         self.spec = spec
         self.batch_size = batch_size
         self.seed = seed
         self.device = pick_device(device)
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(spec.model)
+            if self.tokenizer.chat_template is None:
+                raise ModelError(f"model '{spec.model}' has no chat template: use a chat model or add "
+                                 "`chat_template` to its tokenizer_config.json")
             dtype: Any = torch.float32 if self.device.type == "cpu" else "auto"
             model = AutoModelForCausalLM.from_pretrained(spec.model, dtype=dtype)
         except (OSError, ValueError) as error:
@@ -50,9 +52,6 @@ class HFBackend:
         if spec.adapter:
             model = _with_adapter(model, spec.adapter)
         self.model = model.to(self.device).eval()
-        if self.tokenizer.chat_template is None:
-            raise ModelError(f"model '{spec.model}' has no chat template: use a chat model or add "
-                             "`chat_template` to its tokenizer_config.json")
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
@@ -60,16 +59,17 @@ class HFBackend:
         self.context = getattr(self.model.config, "max_position_embeddings", None)
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
-        """One completion per request, in order. Prompts sharing sampling settings share batches."""
+        """One completion per request, in order; requests with the same max_new_tokens share batches."""
         prompts = [self._encode(request) for request in requests]
         results: list[Completion | None] = [None] * len(requests)
         # Similar lengths in a batch waste less work on padding.
-        order = sorted(range(len(requests)), key=lambda i: (_sampling_key(requests[i], self.seed), len(prompts[i])))
-        for _, group in groupby(order, key=lambda i: _sampling_key(requests[i], self.seed)):
+        order = sorted(range(len(requests)), key=lambda i: (requests[i].max_new_tokens, len(prompts[i])))
+        for _, group in groupby(order, key=lambda i: requests[i].max_new_tokens):
             indices = list(group)
             for start in range(0, len(indices), self.batch_size):
                 chunk = indices[start:start + self.batch_size]
-                for i, completion in zip(chunk, self._generate_batch(requests[chunk[0]], [prompts[i] for i in chunk])):
+                batch = self._generate_batch([requests[i] for i in chunk], [prompts[i] for i in chunk])
+                for i, completion in zip(chunk, batch, strict=True):
                     results[i] = completion
         return [completion for completion in results if completion is not None]
 
@@ -92,41 +92,64 @@ class HFBackend:
         new = min(max_new_tokens, self.context - 1)
         return self.context - new, new
 
-    def _generate_batch(self, request: GenerationRequest, prompts: list[list[int]]) -> list[Completion]:
-        from transformers import GenerationConfig
-
+    def _generate_batch(self, requests: list[GenerationRequest], prompts: list[list[int]]) -> list[Completion]:
         started = time.perf_counter()
         width = max(len(ids) for ids in prompts)
         pad = self.tokenizer.pad_token_id
         input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in prompts], device=self.device)
         mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in prompts], device=self.device)
-        greedy = request.temperature == 0
-        config = GenerationConfig(
-            max_new_tokens=self._budget(request.max_new_tokens)[1], do_sample=not greedy,
-            temperature=None if greedy else request.temperature, top_p=None if greedy else request.top_p,
-            top_k=None, eos_token_id=self.stop_ids, pad_token_id=pad)
+        # Greedy decoding over scores the sampler has already decided: see RowSampler.
+        config = GenerationConfig(max_new_tokens=self._budget(requests[0].max_new_tokens)[1], do_sample=False,
+                                  temperature=None, top_p=None, top_k=None, eos_token_id=self.stop_ids,
+                                  pad_token_id=pad)
+        sampler = RowSampler(requests, self.seed, self.device)
         try:
             with torch.inference_mode():
-                if not greedy:
-                    torch.manual_seed(request.seed if request.seed is not None else self.seed)
-                output = self.model.generate(input_ids=input_ids, attention_mask=mask, generation_config=config)
+                output = self.model.generate(input_ids=input_ids, attention_mask=mask, generation_config=config,
+                                             logits_processor=LogitsProcessorList([sampler]))
         except (RuntimeError, ValueError) as error:
             elapsed = time.perf_counter() - started
             return [Completion("", len(ids), 0, elapsed, "error", f"generation failed: {_first_line(error)}")
                     for ids in prompts]
         elapsed = time.perf_counter() - started
         completions = []
-        for ids, row in zip(prompts, output[:, width:].tolist()):
+        for ids, row in zip(prompts, output[:, width:].tolist(), strict=True):
             stop = next((n for n, token in enumerate(row) if token in self.stop_ids), None)
             new = row if stop is None else row[:stop + 1]
-            text = self.tokenizer.decode(new, skip_special_tokens=True)
+            text = str(self.tokenizer.decode(new, skip_special_tokens=True))
             completions.append(Completion(text, len(ids), len(new), elapsed, "length" if stop is None else "stop"))
         return completions
 
 
-def _sampling_key(request: GenerationRequest, default_seed: int) -> tuple[int, float, float, int]:
-    seed = request.seed if request.seed is not None else default_seed
-    return (request.max_new_tokens, request.temperature, request.top_p, 0 if request.temperature == 0 else seed)
+class RowSampler(LogitsProcessor):
+    """Samples each row with its own temperature, top_p and seeded generator, then leaves only that token.
+
+    `generate` samples a whole batch from one global generator, so a request's sample would depend on
+    its batch mates; here it depends on the request alone, and greedy rows are left to the argmax.
+    """
+
+    def __init__(self, requests: Sequence[GenerationRequest], default_seed: int, device: torch.device) -> None:
+        self.rows = []
+        for request in requests:
+            generator = None
+            if request.temperature > 0:
+                generator = torch.Generator(device=device)
+                generator.manual_seed(request.seed if request.seed is not None else default_seed)
+            self.rows.append((request.temperature, request.top_p, generator))
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        for row, (temperature, top_p, generator) in enumerate(self.rows):
+            if generator is None:
+                continue
+            probs = torch.softmax(scores[row].float() / temperature, dim=-1)
+            if top_p < 1:
+                sorted_probs, indices = probs.sort(descending=True)
+                outside = sorted_probs.cumsum(-1) - sorted_probs > top_p
+                probs = probs.scatter(0, indices, sorted_probs.masked_fill(outside, 0.0))
+            token = torch.multinomial(probs, 1, generator=generator)
+            scores[row] = torch.finfo(scores.dtype).min
+            scores[row, token] = 0.0
+        return scores
 
 
 def _stop_ids(model: Any, tokenizer: Any) -> list[int]:

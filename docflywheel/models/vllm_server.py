@@ -20,16 +20,19 @@ from docflywheel.errors import InputError, ModelError
 
 # vLLM accepts only these LoRA ranks for --max-lora-rank.
 LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+# Constrained JSON without whitespace: small models otherwise pad it with newlines up to the token limit.
+STRUCTURED_OUTPUTS = {"backend": "xgrammar", "disable_any_whitespace": True}
 
 
 def vllm_env(model: str | Path | None = None, base: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment vLLM needs here, over `base` (default os.environ); values already set win.
 
-    VLLM_CPU_KVCACHE_SPACE: GiB of KV cache on the CPU backend; its default (4) takes too much of a
-    shared 24 GiB machine for small models. VLLM_CPU_OMP_THREADS_BIND=nobind: binding OpenMP threads
-    to cores clashes with other processes on a shared machine. VLLM_ALLOW_RUNTIME_LORA_UPDATING lets
-    a server load and unload adapters while it runs. HF_HUB_OFFLINE for a local folder: nothing to
-    fetch, and these machines have no hub. GPU builds ignore the VLLM_CPU_* variables.
+    - VLLM_CPU_KVCACHE_SPACE=1 (GiB of KV cache on the CPU backend): unset, vLLM sizes it from the
+      machine's memory, far more than small models need on a shared 24 GiB machine.
+    - VLLM_CPU_OMP_THREADS_BIND=nobind: pinning OpenMP threads to cores clashes with other processes.
+    - VLLM_ALLOW_RUNTIME_LORA_UPDATING=true: a server may load and unload adapters while it runs.
+    - HF_HUB_OFFLINE=1 for a local folder: nothing to fetch, and these machines have no hub.
+    GPU builds ignore the VLLM_CPU_* variables.
     """
     env = dict(os.environ if base is None else base)
     env.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
@@ -48,6 +51,24 @@ def context_length(model: str | Path) -> int | None:
     data = json.loads(config.read_text(encoding="utf-8"))
     value = data.get("max_position_embeddings") or data.get("text_config", {}).get("max_position_embeddings")
     return int(value) if value else None
+
+
+def check_cpu_support(model: str | Path) -> None:
+    """Fail early, in one line, where vLLM's CPU attention kernels cannot run a local model."""
+    config = Path(model) / "config.json"
+    if not config.exists() or _has_gpu():
+        return
+    try:
+        from vllm.v1.attention.backends.cpu_attn import CPUAttentionBackend
+    except ImportError:
+        return
+    data = json.loads(config.read_text(encoding="utf-8"))
+    heads = data.get("num_attention_heads")
+    head_dim = data.get("head_dim") or (data["hidden_size"] // heads if heads and "hidden_size" in data else None)
+    supported = CPUAttentionBackend.get_supported_head_sizes()
+    if head_dim is not None and head_dim not in supported:
+        raise ModelError(f"{config}: head_dim {head_dim} is not one vLLM's CPU attention supports {supported}: "
+                         "use fewer attention heads (hidden_size / num_attention_heads) or the hf backend")
 
 
 def lora_rank(adapters: Mapping[str, str | Path]) -> int:
@@ -76,7 +97,8 @@ def server_command(model: str | Path, *, port: int, host: str = "127.0.0.1", ser
     float32 on the CPU (bfloat16 is emulated there, and float32 matches transformers exactly).
     """
     command = [python or sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model),
-               "--host", host, "--port", str(port), "--dtype", dtype or default_dtype()]
+               "--host", host, "--port", str(port), "--dtype", dtype or default_dtype(),
+               "--structured-outputs-config", json.dumps(STRUCTURED_OUTPUTS)]
     if served_model_name:
         command += ["--served-model-name", served_model_name]
     length = max_model_len or context_length(model)
@@ -90,9 +112,7 @@ def server_command(model: str | Path, *, port: int, host: str = "127.0.0.1", ser
 
 def default_dtype() -> str:
     """float32 on the CPU, the model's own dtype on a GPU."""
-    import torch
-
-    return "auto" if torch.cuda.is_available() else "float32"
+    return "auto" if _has_gpu() else "float32"
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -140,6 +160,7 @@ class VLLMServer:
 def start_server(model: str | Path, *, log_path: Path, port: int | None = None, host: str = "127.0.0.1",
                  timeout_s: float = 300.0, **options: object) -> VLLMServer:
     """Start a vLLM server and wait until `/v1/models` answers; `options` go to `server_command`."""
+    check_cpu_support(model)
     port = port or free_port(host)
     command = server_command(model, port=port, host=host, **options)  # type: ignore[arg-type]
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -162,6 +183,12 @@ def start_server(model: str | Path, *, log_path: Path, port: int | None = None, 
             server.stop()
             raise ModelError(f"vLLM server for {model} not ready after {timeout_s:.0f} s (log: {log_path})")
         time.sleep(1.0)
+
+
+def _has_gpu() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

@@ -1,0 +1,138 @@
+"""The LangGraph loop over a batch of tasks: generate -> critique -> revise -> judge -> route.
+
+Each node works on every task of the run at once so that the model backend sees whole batches, writes
+its rows to the store before returning, and skips rows already stored: a killed run resumes with no
+lost and no repeated model calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypedDict
+
+from langgraph.graph import END, START, StateGraph
+
+from docflywheel.agents import critique as constitutional
+from docflywheel.agents.constitution import Constitution
+from docflywheel.agents.route import RouteThresholds, decide
+from docflywheel.config import GenerationConfig
+from docflywheel.eval.judges import verifier_judge
+from docflywheel.generate import generate
+from docflywheel.models.base import Backend
+from docflywheel.records import Generation, Task
+from docflywheel.store import Store
+
+Progress = Callable[[str, int, int], None]  # (node, done, total)
+NODES = ("generate", "verify", "critique", "revise", "judge", "route")
+
+
+class AgentState(TypedDict, total=False):
+    """What flows between nodes: ids only; the rows themselves live in the store."""
+
+    task_ids: list[str]
+    generation_ids: list[str]
+    critique_ids: list[str]
+    revision_ids: list[str]
+    judged: int
+    routes: dict[str, int]
+
+
+@dataclass
+class AgentSettings:
+    samples: int = 2
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    thresholds: RouteThresholds = field(default_factory=RouteThresholds)
+    iteration: int | None = None
+    seed: int = 0
+
+
+def build_agents_graph(store: Store, student: Backend, constitution: Constitution, settings: AgentSettings,
+                       teacher: Backend | None = None, progress: Progress | None = None) -> Any:
+    """The compiled-ready StateGraph; compile it with a checkpointer to make runs resumable."""
+    report = progress or (lambda node, done, total: None)
+
+    def tasks_of(state: AgentState) -> list[Task]:
+        wanted = set(state["task_ids"])
+        return [t for t in store.tasks() if t.id in wanted]
+
+    def generation_node(state: AgentState) -> AgentState:
+        tasks = tasks_of(state)
+        ids: list[str] = []
+        for backend, role, n in [(student, "student", settings.samples)] + ([(teacher, "teacher", 1)] if teacher else []):
+            result = generate(store, backend, tasks, n, settings.generation, role=role,
+                              iteration=settings.iteration, show_progress=False)
+            report("generate", len(ids) + result.requested, len(tasks) * (settings.samples + (1 if teacher else 0)))
+            ids += [g.id for g in store.generations(task_ids=[t.id for t in tasks], model=str(backend.spec), role=role)]
+        return {"generation_ids": ids}
+
+    def critique_node(state: AgentState) -> AgentState:
+        tasks = {t.id: t for t in tasks_of(state)}
+        originals = _generations(store, state["generation_ids"])
+        _judge(store, tasks, originals, settings.iteration, report, "verify")
+        verdicts = store.judgments_for([g.id for g in originals], judge_kind=verifier_judge.JUDGE_KIND)
+        planned = constitutional.plan_critiques(tasks, originals, verdicts, constitution, str(student.spec),
+                                                settings.seed)
+        ids = constitutional.run_critiques(store, student, planned, settings.generation, report)
+        return {"critique_ids": ids}
+
+    def revision_node(state: AgentState) -> AgentState:
+        tasks = {t.id: t for t in tasks_of(state)}
+        ids = constitutional.run_revisions(store, student, tasks, state["critique_ids"], constitution,
+                                           settings.generation, settings.iteration, report)
+        return {"revision_ids": ids}
+
+    def judge_node(state: AgentState) -> AgentState:
+        tasks = {t.id: t for t in tasks_of(state)}
+        revisions = _generations(store, state["revision_ids"])
+        _judge(store, tasks, revisions, settings.iteration, report, "judge")
+        return {"judged": len(state["generation_ids"]) + len(revisions)}
+
+    def route_node(state: AgentState) -> AgentState:
+        ids = state["generation_ids"] + state["revision_ids"]
+        verdicts = store.judgments_for(ids, judge_kind=verifier_judge.JUDGE_KIND)
+        rows = [decide(gid, verdicts.get(gid, []), settings.thresholds, settings.iteration) for gid in ids]
+        store.insert("routes", rows)
+        counts: dict[str, int] = {}
+        for row in rows:
+            counts[row["decision"]] = counts.get(row["decision"], 0) + 1
+        report("route", len(rows), len(rows))
+        return {"routes": counts}
+
+    def after_route(state: AgentState) -> Literal["__end__"]:
+        if "routes" not in state:
+            raise RuntimeError("route finished without routing anything")
+        return END
+
+    graph = StateGraph(AgentState)
+    graph.add_node("generate", generation_node)
+    graph.add_node("critique", critique_node)
+    graph.add_node("revise", revision_node)
+    graph.add_node("judge", judge_node)
+    graph.add_node("route", route_node)
+    graph.add_edge(START, "generate")
+    graph.add_edge("generate", "critique")
+    graph.add_edge("critique", "revise")
+    graph.add_edge("revise", "judge")
+    graph.add_edge("judge", "route")
+    graph.add_conditional_edges("route", after_route)
+    return graph
+
+
+def _generations(store: Store, ids: Sequence[str]) -> list[Generation]:
+    wanted = set(ids)
+    return [g for g in store.generations(ids=list(wanted))]
+
+
+def _judge(store: Store, tasks: dict[str, Task], generations: Sequence[Generation], iteration: int | None,
+           report: Progress, node: str) -> None:
+    """Verifier judgments for generations that have none stored yet, written as they are made."""
+    done = store.judged_ids([g.id for g in generations], judge_kind=verifier_judge.JUDGE_KIND)  # type: ignore[misc]
+    todo = [g for g in generations if g.id not in done]
+    batch: list[dict[str, Any]] = []
+    for index, generation in enumerate(todo, 1):
+        batch += verifier_judge.judge(tasks[generation.task_id], generation, iteration)
+        if len(batch) >= 64 or index == len(todo):
+            store.insert("judgments", batch)
+            batch = []
+        report(node, index, len(todo))

@@ -1,0 +1,94 @@
+"""Any OpenAI-compatible server (vLLM, llama.cpp, a hosted API) through the `openai` client."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+from urllib.parse import urlparse
+
+import openai
+
+from docflywheel.models.base import Completion, GenerationRequest, ModelSpec
+
+# Worth trying again: the server may be starting, overloaded or briefly unreachable.
+RETRYABLE = (openai.APITimeoutError, openai.APIConnectionError, openai.InternalServerError, openai.RateLimitError)
+
+
+def api_base(url: str) -> str:
+    """`http://host:8000` and `http://host:8000/` mean the server's `/v1` API."""
+    return url.rstrip("/") + "/v1" if urlparse(url).path in ("", "/") else url.rstrip("/")
+
+
+class OpenAIBackend:
+    """Chat completions with up to `concurrency` requests in flight; failures never raise.
+
+    A request that times out, meets a 5xx, 429 or a connection error is retried `max_retries` times
+    with exponential backoff (`backoff_s`, doubled each time); `retries` counts them all.
+    """
+
+    supports_json_schema = True
+
+    def __init__(self, spec: ModelSpec, *, api_key: str | None = None, concurrency: int = 16, seed: int = 0,
+                 timeout_s: float = 120.0, max_retries: int = 3, backoff_s: float = 1.0) -> None:
+        self.spec = spec
+        self.concurrency = concurrency
+        self.seed = seed
+        self.max_retries = max_retries
+        self.backoff_s = backoff_s
+        self.retries = 0
+        self._lock = threading.Lock()
+        # The client's own retries are off so that ours are the only ones, and counted.
+        self._client = openai.OpenAI(base_url=api_base(spec.base_url or ""), api_key=api_key or "EMPTY",
+                                     timeout=timeout_s, max_retries=0)
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
+        """One completion per request, in order."""
+        if not requests:
+            return []
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(requests))) as pool:
+            return list(pool.map(self._complete, requests))
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _complete(self, request: GenerationRequest) -> Completion:
+        started = time.perf_counter()
+        attempt = 0
+        while True:
+            try:
+                response = self._client.chat.completions.create(**self._arguments(request))
+                break
+            except RETRYABLE as error:
+                if attempt >= self.max_retries:
+                    return self._failed(error, started, f" after {attempt} retries")
+                with self._lock:
+                    self.retries += 1
+                time.sleep(self.backoff_s * 2 ** attempt)
+                attempt += 1
+            except openai.OpenAIError as error:
+                return self._failed(error, started, "")
+        elapsed = time.perf_counter() - started
+        if not response.choices:
+            return Completion("", latency_s=elapsed, finish_reason="error", error="the server returned no choices")
+        choice = response.choices[0]
+        usage = response.usage
+        return Completion(choice.message.content or "", usage.prompt_tokens if usage else 0,
+                          usage.completion_tokens if usage else 0, elapsed, choice.finish_reason or "stop")
+
+    def _arguments(self, request: GenerationRequest) -> dict[str, Any]:
+        arguments: dict[str, Any] = {
+            "model": self.spec.model, "messages": list(request.messages), "max_tokens": request.max_new_tokens,
+            "temperature": request.temperature, "top_p": request.top_p,
+            "seed": request.seed if request.seed is not None else self.seed}
+        if request.json_schema is not None:
+            arguments["response_format"] = {"type": "json_schema",
+                                            "json_schema": {"name": "reply", "schema": request.json_schema}}
+        return arguments
+
+    def _failed(self, error: Exception, started: float, retried: str) -> Completion:
+        message = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        return Completion("", latency_s=time.perf_counter() - started, finish_reason="error",
+                          error=f"{type(error).__name__}{retried}: {message} ({self.spec.base_url})")

@@ -1,0 +1,1 @@
+"""Judges of generated documentation: verifiers now; LLM rubric, pairwise, learned judge and jury to come."""

@@ -1,0 +1,144 @@
+"""The agents graph on a real store and the micro model, including a SIGKILL mid-run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from docflywheel.agents.constitution import load_constitution
+from docflywheel.agents.graph import AgentSettings, build_agents_graph
+from docflywheel.agents.prompts import template
+from docflywheel.agents.run import run_agents
+from docflywheel.config import GenerationConfig, load_config
+from docflywheel.errors import InputError
+from docflywheel.models.base import Completion, GenerationRequest, ModelSpec
+from docflywheel.models.hf import HFBackend
+from docflywheel.store import Store
+from docflywheel.tasks import extract_tasks
+
+TABLES = ("generations", "critiques", "judgments", "routes")
+
+
+def _config(db: Path, tmp_path: Path) -> object:
+    return load_config(None, {"store.path": str(db), "generation.max_new_tokens": 24, "generation.batch_size": 4,
+                              "models.cache_dir": str(tmp_path)})
+
+
+def _fill(store: Store) -> None:
+    store.add_tasks(extract_tasks("textwrap") + extract_tasks("json"))
+
+
+def _fingerprint(store: Store) -> dict[str, list[str]]:
+    prints = {table: store.digest(table) for table in TABLES}
+    prints["texts"] = sorted(f"{g.id}:{g.text}" for g in store.generations())
+    return prints
+
+
+class CountingBackend(HFBackend):
+    """The real transformers backend, recording how many requests each call carried."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.calls: list[int] = []
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
+        self.calls.append(len(requests))
+        return super().generate(requests)
+
+
+def test_a_run_over_ten_tasks_stores_every_step_and_links_revisions(store: Store, micro_model: Path,
+                                                                     tmp_path: Path) -> None:
+    _fill(store)
+    config = _config(store.path, tmp_path)
+    result = run_agents(store, config, split="all", max_tasks=10, model=f"hf:{micro_model}", samples=2,
+                        show_progress=False)
+    assert (result.tasks, result.generations, result.critiques) == (10, 20, 20)
+    assert result.revisions == 20 and result.judged == 40 and sum(result.routes.values()) == 40
+    assert set(result.routes) <= {"accepted", "review", "rejected"}
+    revisions = store.generations(role="revision")
+    critiques = {c["id"]: c for c in store.critiques([r.critique_id for r in revisions])}
+    principles = {p.id for p in load_constitution().principles}
+    originals = {g.id: g for g in store.generations(role="student")}
+    for revision in revisions:
+        parent = originals[revision.parent_id]
+        assert parent.task_id == revision.task_id
+        assert critiques[revision.critique_id]["generation_id"] == parent.id
+        assert critiques[revision.critique_id]["principle_id"] in principles
+    judged = store.judgments_for([g.id for g in store.generations()])
+    assert len(judged) == 40 and all(j["judge_kind"] == "verifier" for rows in judged.values() for j in rows)
+    again = run_agents(store, config, split="all", max_tasks=10, model=f"hf:{micro_model}", samples=2,
+                       show_progress=False)
+    assert again.generations == 20 and store.counts()["generations"] == 40
+
+
+def test_the_graph_sends_whole_batches_to_the_backend(store: Store, micro_model: Path, tmp_path: Path) -> None:
+    _fill(store)
+    settings = GenerationConfig(max_new_tokens=8, batch_size=8)
+    backend = CountingBackend(ModelSpec("hf", str(micro_model)), batch_size=8)
+    graph = build_agents_graph(store, backend, load_constitution(), AgentSettings(samples=2, generation=settings))
+    graph.compile().invoke({"task_ids": [t.id for t in store.tasks(limit=8)]})
+    # 16 generations, 16 critiques, 16 revisions: two full batches of 8 per step.
+    assert backend.calls == [8, 8, 8, 8, 8, 8]
+
+
+def _agents_process(db: Path, model: Path, tmp_path: Path) -> subprocess.Popen[str]:
+    config = tmp_path / "c.yaml"
+    config.write_text(f"generation:\n  max_new_tokens: 24\n  batch_size: 2\nmodels:\n  cache_dir: {tmp_path}\n")
+    command = [sys.executable, "-m", "docflywheel.cli", "--db", str(db), "--config", str(config), "agents", "run",
+               "--split", "all", "--max-tasks", "10", "--model", f"hf:{model}", "--json"]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def _kill_when(process: subprocess.Popen[str], store: Store, table: str, at_least: int) -> None:
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if store.counts().get(table, 0) >= at_least:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+                return
+        except Exception:  # the writer holds the lock for a moment; look again
+            pass
+        time.sleep(0.05)
+    pytest.fail(f"the run ended before {table} reached {at_least} rows: {process.communicate()}")
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_to_exactly_the_rows_of_a_clean_run(micro_model: Path, tmp_path: Path) -> None:
+    clean, killed = Store(tmp_path / "clean.duckdb"), Store(tmp_path / "killed.duckdb")
+    for store in (clean, killed):
+        store.init()
+        _fill(store)
+    assert _agents_process(clean.path, micro_model, tmp_path).wait(timeout=600) == 0
+    _kill_when(_agents_process(killed.path, micro_model, tmp_path), killed, "generations", 4)
+    _kill_when(_agents_process(killed.path, micro_model, tmp_path), killed, "critiques", 4)
+    resumed = _agents_process(killed.path, micro_model, tmp_path)
+    out, err = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, err
+    assert '"resumed": true' in out
+    assert _fingerprint(killed) == _fingerprint(clean)
+
+
+def test_a_malformed_constitution_names_the_principle_and_field(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("principles:\n  - id: tldr\n    principle: Be brief.\n    critique: Is it brief?\n"
+                    "    revision: Make it brief.\n    checked_by: verifier\n")
+    with pytest.raises(InputError, match=r"bad\.yaml: principle tldr, field '\(whole principle\)': "
+                                         r"checked_by is verifier but no `verifier` is named"):
+        load_constitution(path)
+    path.write_text("principles:\n  - id: tldr\n    principle: Be brief.\n    critique: Is it brief?\n"
+                    "    checked_by: model\n")
+    with pytest.raises(InputError, match=r"principle tldr, field 'revision': Field required"):
+        load_constitution(path)
+
+
+def test_a_missing_prompt_template_is_a_clear_error() -> None:
+    with pytest.raises(InputError, match=r"prompt template agents/prompts/summarise\.jinja is missing"):
+        template("summarise")

@@ -224,6 +224,38 @@ def agents_run(
                   f"store {state.config.store.path}")
 
 
+@app.command()
+def agreement(
+    file: Annotated[Path, typer.Argument(help="a human-labelled file (or its folder), e.g. the crupi2025 CSV in shared/data/human")],
+    format: Annotated[str, typer.Option("--format", help="crupi2025, haque2022 or shi2022")] = "crupi2025",
+    judge: Annotated[str, typer.Option(help="default (the recommended judge for the format), learned, reference or constant")] = "default",
+    folds: Annotated[int, typer.Option(min=2, help="cross-validation folds for a fitted judge")] = 5,
+    seed: Annotated[int, typer.Option(help="seed of the folds and the bootstrap")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+) -> None:
+    """How far a judge agrees with people on a human-labelled file.
+
+    Per criterion: Krippendorff's alpha (ordinal) against the rater median, quadratic-weighted kappa and
+    Spearman, each with a 95% bootstrap interval. A fitted judge is scored out of fold only.
+    """
+    from docflywheel.eval.agreement import Bootstrap
+    from docflywheel.eval.benchmark import agreement_report
+
+    if not file.exists():
+        raise FlywheelError(f"{file}: no such file or folder: give the path of a human-labelled file")
+    report = agreement_report(file, format, judge, n_splits=folds, seed=seed, bootstrap=Bootstrap(seed=seed))
+    if as_json:
+        print(json.dumps(report))
+        return
+    table = Table("criterion", "alpha [95% CI]", "kappa", "Spearman", "n",
+                  title=f"{report['judge']} judge vs the rater median: {file.name} ({report['fitted']})")
+    for criterion, figures in report["criteria"].items():
+        alpha = figures["alpha"]
+        table.add_row(criterion, f"{alpha['value']:.3f} [{alpha['ci_low']:.3f}, {alpha['ci_high']:.3f}]",
+                      f"{figures['kappa']['value']:.3f}", f"{figures['spearman']['value']:.3f}", str(alpha["n"]))
+    console.print(table)
+
+
 def main() -> None:
     """Entry point: our errors become one line on stderr and exit code 2; --debug shows the traceback."""
     try:

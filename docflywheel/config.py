@@ -39,7 +39,7 @@ class GenerationConfig(_Section):
 
 class BootstrapConfig(_Section):
     seed: int = 0
-    corpus_chars: int = Field(6_000_000, gt=0, description="cap on the documentation-like text gathered")
+    corpus_chars: int | None = Field(None, gt=0, description="cap on the text gathered; null: each size's own")
 
 
 class TasksConfig(_Section):

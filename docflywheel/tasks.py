@@ -118,7 +118,7 @@ def _file_tasks(root: Path, path: Path, package: str, kinds: set[str]) -> Iterat
     except (SyntaxError, UnicodeDecodeError, ValueError):
         return
     module = _module_name(root, path)
-    if any(not _is_public(part) for part in module.split(".")[1:]):
+    if not module or any(not _is_public(part) for part in module.split(".")[1:]):
         return
     common = {"language": "python", "package": package, "file": str(path), "source": f"package:{package}"}
     if "module" in kinds and (outline := _module_outline(tree)):
@@ -128,12 +128,18 @@ def _file_tasks(root: Path, path: Path, package: str, kinds: set[str]) -> Iterat
             continue
         qualname = f"{module}.{node.name}"
         kind = "class" if isinstance(node, ast.ClassDef) else "function"
-        if kind in kinds:
+        if kind in kinds and _has_code(node):
             yield _node_task(source, node, qualname, kind, common)
         if isinstance(node, ast.ClassDef) and "function" in kinds:
             for method in node.body:
-                if isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef)) and _is_public(method.name):
+                if (isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef)) and _is_public(method.name)
+                        and _has_code(method)):
                     yield _node_task(source, method, f"{qualname}.{method.name}", "function", common)
+
+
+def _has_code(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> bool:
+    """False for a body that is nothing but its docstring: there is no code left to show."""
+    return len(node.body) > 1 or ast.get_docstring(node) is None
 
 
 def _node_task(source: str, node: ast.AST, qualname: str, kind: str, common: dict[str, str]) -> Task:

@@ -70,11 +70,11 @@ def _crupi(items: list[CrupiItem], name: str, n_splits: int,
     scale = CRUPI_SCALE
     if name == "learned":
         cv = cross_validate(items, references, crupi_groups(items), n_splits=n_splits, seed=seed, scale=scale)
-        identity = LearnedJudge(scale=scale).identity.as_dict() | {"training_data": "out of fold"}
+        identity = LearnedJudge(scale=scale).describe() | {"training_data": f"out of fold, {n_splits} fits"}
         return {c: cv.predictions[c].astype(float) for c in references}, references, scale, identity, cv.description
     if name == "reference":
         scores = _crupi_reference(items, scale)
-        return ({c: scores for c in references}, references, scale, ReferenceJudge.identity.as_dict(),
+        return ({c: scores for c in references}, references, scale, asdict(ReferenceJudge.identity),
                 "not fitted: fixed map of mean(cosine, ROUGE-L) vs the human_written summary of the same "
                 "function onto 1-5; human_written rows and functions without one are left out")
     return _constant(references, scale)
@@ -106,7 +106,7 @@ def _similarity(path: str | Path, fmt: str,
         raise InputError(f"the learned judge needs code, which {fmt} does not ship; use --judge reference")
     if name == "reference":
         scores = ReferenceJudge().score([i.candidate for i in items], [i.reference for i in items], scale)
-        return ({"similarity": scores.astype(float)}, references, scale, ReferenceJudge.identity.as_dict(),
+        return ({"similarity": scores.astype(float)}, references, scale, asdict(ReferenceJudge.identity),
                 f"not fitted: fixed map of mean(cosine, ROUGE-L) onto {scale[0]}-{scale[1]}")
     return _constant(references, scale)
 

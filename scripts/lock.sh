@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerate requirements.lock from a venv where `pip install -e '.[vllm,embed,dev]'` resolved.
+# Regenerate requirements.lock from a venv where `pip install -e '.[vllm,dev]'` resolved.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 .venv/bin/pip freeze --exclude-editable \

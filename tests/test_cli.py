@@ -77,7 +77,7 @@ BAD_ARGS = [
     (("tasks", "import", "nowhere.jsonl"), "error: nowhere.jsonl: no such file: check the path"),
     (("generate", "--model", "gpt4", "--tasks", "all"), "error: model spec 'gpt4' names no backend and no bootstrapped model: write hf:PATH, vllm:PATH, openai:URL#MODEL or one of micro, tiny, small"),
     (("generate", "--model", "openai:http://127.0.0.1:9", "--tasks", "all"), "error: model spec 'openai:http://127.0.0.1:9' names no served model: write openai:URL#MODEL"),
-    (("generate", "--tasks", "test"), "error: no test tasks in"),
+    (("generate", "--tasks", "dev"), "error: no dev tasks in"),
 ]
 
 

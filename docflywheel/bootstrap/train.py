@@ -46,7 +46,7 @@ class Size:
 
 
 SIZES: dict[str, Size] = {
-    "micro": Size(hidden=64, layers=2, heads=4, intermediate=192, vocab=1024, steps=60, batch_rows=4,
+    "micro": Size(hidden=64, layers=2, heads=2, intermediate=192, vocab=1024, steps=60, batch_rows=4,
                   lr=5e-3, warmup=5, corpus_chars=200_000, val_size=16, max_len=256),
     "tiny": Size(hidden=128, layers=4, heads=4, intermediate=384, vocab=8192, steps=280, batch_rows=8,
                  lr=3e-3, warmup=20, corpus_chars=6_000_000, val_size=200),

@@ -18,6 +18,7 @@ def load_backend(spec: str | ModelSpec, generation: GenerationConfig, cache_dir:
 
     api_key: for an OpenAI-compatible server; handed to the client, never stored.
     """
+    bare_name = isinstance(spec, str) and ":" not in spec and "/" not in spec
     if isinstance(spec, str):
         spec = parse_spec(spec, cache_dir)
     if spec.backend == "openai":
@@ -28,7 +29,7 @@ def load_backend(spec: str | ModelSpec, generation: GenerationConfig, cache_dir:
     if local.exists():
         spec = replace(spec, model=str(local))
     elif local.is_absolute() or spec.model.startswith((".", "~")):
-        if local.parent == Path(cache_dir).expanduser():
+        if bare_name:
             from docflywheel.bootstrap.train import SIZES as BOOTSTRAP_SIZES
 
             if local.name in BOOTSTRAP_SIZES:

@@ -1,12 +1,13 @@
 """Learned judge: predicts human (or LLM-judge) ratings per criterion from (code, documentation).
 
-Features are computed without a model call beyond MiniLM embeddings: text statistics of the summary and the
-code, identifier overlap between them, the code-summary embedding cosine, and a PCA of the summary embedding, into a ridge regression; beside it a
-ridge on TF-IDF word 1-2-grams of the summary (style: "This function...", "Args:"). Their mean is the score
-(recipe chosen on a dev third of Crupi's Python functions, hash(target_id) % 3 == 0). Each criterion gets its
-own pair; its continuous output is cut into the integer scale at thresholds that
-give the training predictions the training labels' distribution (ordinal alpha punishes a judge that
-squeezes every item into the middle, which rounding a regression does).
+Features need no model call beyond MiniLM embeddings: text statistics of the summary and the code,
+identifier overlap between them, the code-summary embedding cosine and a PCA of the summary embedding, into a
+ridge regression; beside it a ridge on TF-IDF word 1-2-grams of the summary (style: "This function...",
+"Args:"). Their mean is the score. The recipe was chosen on a dev third of Crupi's Python functions
+(sha1(target_id) % 3 == 0) against boosting, SVR, code-embedding and char-n-gram variants.
+Each criterion gets its own pair; the mean is cut into the integer scale at thresholds that give the training
+predictions the training labels' distribution (ordinal alpha punishes a judge that squeezes every item into
+the middle, which rounding a regression does).
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from docflywheel.errors import InputError
-from docflywheel.eval.judges.reference import JudgeIdentity, cosine, embed
+from docflywheel.eval.judges.llm import JudgeIdentity
+from docflywheel.eval.judges.reference import EMBEDDING_MODEL, cosine, embed
 
 VERSION = "2"
 EMBEDDING_PCA = 16
@@ -132,8 +134,13 @@ class LearnedJudge:
 
     @property
     def identity(self) -> JudgeIdentity:
-        return JudgeIdentity(kind="learned", model=self.model, version=VERSION,
-                             extra=(("feature_set", feature_set_hash()), ("training_data", self.training_hash)))
+        """prompt_hash is '<feature set hash>:<training data hash>': a refit on other labels is another judge."""
+        return JudgeIdentity(kind="learned", model=f"{self.model}+tfidf on {EMBEDDING_MODEL}",
+                             prompt_hash=f"{feature_set_hash()}:{self.training_hash}", version=VERSION)
+
+    def describe(self) -> dict[str, str]:
+        return {"kind": "learned", "model": self.identity.model, "version": VERSION,
+                "feature_set": feature_set_hash(), "training_data": self.training_hash}
 
     def fit(self, items: Sequence[CodeDoc], targets: Mapping[str, Sequence[float]]) -> LearnedJudge:
         """Fit one model per criterion; targets maps criterion -> one rating per item."""
@@ -160,11 +167,11 @@ class LearnedJudge:
         if not self.regressors:
             raise InputError("this learned judge is not fitted; call fit(items, targets) or load a saved one")
         low = self.scale[0]
-        return {c: low + np.searchsorted(self.thresholds[c], _mean_prediction(pair, x), side="right").astype(np.int64)
-                for c, pair in self.regressors.items()}
+        return {c: low + np.searchsorted(self.thresholds[c], _mean_prediction(pair, x), side="right")
+                .astype(np.int64) for c, pair in self.regressors.items()}
 
     def save(self, path: str | Path) -> None:
-        joblib.dump({"identity": self.identity.as_dict(), "model": self.model, "scale": self.scale,
+        joblib.dump({"identity": self.describe(), "model": self.model, "scale": self.scale,
                      "regressors": self.regressors, "thresholds": self.thresholds,
                      "training_hash": self.training_hash}, Path(path))
 
@@ -207,7 +214,8 @@ def cross_validate(items: Sequence[CodeDoc], targets: Mapping[str, Sequence[floa
             predictions[c][test] = p
     return CrossValidated(predictions, folds, group_array,
                           f"{n_splits}-fold GroupKFold by function (shuffled, seed {seed}), mean of {model} on "
-                          f"features and ridge on summary TF-IDF, feature set {feature_set_hash()}; every item scored by a model that never saw it")
+                          f"features and ridge on summary TF-IDF, feature set {feature_set_hash()}; "
+                          f"every item scored by a model that never saw it")
 
 
 def _mean_prediction(pair: tuple[Pipeline, Pipeline], x: Features) -> NDArray[np.float64]:

@@ -17,26 +17,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from docflywheel.errors import InputError, ModelError
+from docflywheel.eval.judges.llm import JudgeIdentity
 
 EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 VERSION = "1"
 _BATCH = 64
 _embedded: dict[str, NDArray[np.float32]] = {}  # text hash -> unit vector; texts repeat across folds and judges
-
-
-@dataclass(frozen=True)
-class JudgeIdentity:
-    """What a judgment was made by, stored with every judgment."""
-
-    kind: str
-    model: str
-    version: str
-    prompt_hash: str = ""
-    extra: tuple[tuple[str, str], ...] = ()
-
-    def as_dict(self) -> dict[str, str]:
-        return {"kind": self.kind, "model": self.model, "version": self.version, "prompt_hash": self.prompt_hash,
-                **dict(self.extra)}
 
 
 @dataclass(frozen=True)
@@ -109,8 +95,10 @@ def to_scale(similarity: NDArray[np.float64], scale: tuple[int, int]) -> NDArray
 class ReferenceJudge:
     """Rates a summary by its similarity to the reference: mean of cosine and ROUGE-L, mapped onto the scale."""
 
-    identity = JudgeIdentity(kind="reference", model=EMBEDDING_MODEL, version=VERSION,
-                             extra=(("lexical", "rouge-score rougeL F1, stemmed"), ("combine", "mean")))
+    # no prompt: the hash names the recipe instead, so a changed recipe is a different judge
+    identity = JudgeIdentity(kind="reference", model=EMBEDDING_MODEL,
+                             prompt_hash=hashlib.sha256(b"mean(cosine, rougeL F1 stemmed)").hexdigest()[:16],
+                             version=VERSION)
 
     def score(self, candidates: Sequence[str], references: Sequence[str],
               scale: tuple[int, int] = (1, 5)) -> NDArray[np.int64]:

@@ -17,11 +17,11 @@ FAST = Bootstrap(n_resamples=50)
 
 @pytest.fixture(scope="module")
 def crupi_subset(human_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The first 16 functions of the Python set, written as a Java-named file: the format is language-blind."""
+    """The first 12 functions of the Python set, written as a Java-named file: the format is language-blind."""
     source = human_data / "crupi2025_code_summarization_python" / "CS-benchmark-Python.csv"
     with source.open(encoding="utf-8", newline="") as fh:
         rows = list(csv.DictReader(fh))
-    keep = list(dict.fromkeys(r["target_id"] for r in rows))[:16]
+    keep = list(dict.fromkeys(r["target_id"] for r in rows))[:12]
     path = tmp_path_factory.mktemp("crupi") / "CS-benchmark-Java.csv"
     with path.open("w", encoding="utf-8", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))

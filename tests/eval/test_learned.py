@@ -13,7 +13,7 @@ from docflywheel.eval.benchmark import crupi_groups
 from docflywheel.eval.human_data import CRUPI_CRITERIA, CrupiItem, load_crupi
 from docflywheel.eval.judges.learned import LearnedJudge, cross_validate, feature_set_hash, features
 
-SUBSET = 90
+SUBSET = 66
 
 
 @pytest.fixture(scope="module")
@@ -59,9 +59,9 @@ def test_save_and_load_keep_predictions_and_identity(crupi, tmp_path: Path) -> N
     judge = LearnedJudge().fit_features(x, {"fluency": [i.median("fluency") for i in items]}, "abc")
     judge.save(tmp_path / "judge.joblib")
     loaded = LearnedJudge.load(tmp_path / "judge.joblib")
-    assert loaded.identity.as_dict() == judge.identity.as_dict()
-    assert loaded.identity.as_dict()["kind"] == "learned"
-    assert loaded.identity.as_dict()["feature_set"] == feature_set_hash()
+    assert loaded.identity == judge.identity and loaded.identity.kind == "learned"
+    assert loaded.describe() == {"kind": "learned", "model": "ridge+tfidf on sentence-transformers/all-MiniLM-L6-v2",
+                                 "version": "2", "feature_set": feature_set_hash(), "training_data": "abc"}
     np.testing.assert_array_equal(loaded.predict_features(x)["fluency"], judge.predict_features(x)["fluency"])
 
 

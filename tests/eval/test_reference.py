@@ -11,8 +11,8 @@ from docflywheel.eval.judges.reference import ReferenceJudge, embed, reference_s
 
 def test_identical_text_scores_one_and_unrelated_scores_low() -> None:
     ref = "Return the sum of the two numbers."
-    scores = reference_similarity([ref, "Adds two numbers and returns the result.", "Opens a socket to the mail server."],
-                                  [ref, ref, ref])
+    candidates = [ref, "Adds two numbers and returns the result.", "Opens a socket to the mail server."]
+    scores = reference_similarity(candidates, [ref] * 3)
     assert scores.cosine[0] == pytest.approx(1.0, abs=1e-5)
     assert scores.rouge_l[0] == pytest.approx(1.0)
     assert scores.cosine[1] > scores.cosine[2]

@@ -60,7 +60,11 @@ def test_a_run_over_ten_tasks_stores_every_step_and_links_revisions(store: Store
     result = run_agents(store, config, split="all", max_tasks=10, model=f"hf:{micro_model}", samples=2,
                         show_progress=False)
     assert (result.tasks, result.generations, result.critiques) == (10, 20, 20)
-    assert result.revisions == 20 and result.judged == 40 and sum(result.routes.values()) == 40
+    critiqued = store.critiques(store.digest("critiques"))
+    said_something = sum(c["status"] == "ok" for c in critiqued)
+    assert said_something >= 10 and all(c["status"] in ("ok", "empty") for c in critiqued)
+    assert result.revisions == said_something  # an empty critique is stored and counted, not revised
+    assert result.judged == 20 + said_something == sum(result.routes.values())
     assert set(result.routes) <= {"accepted", "review", "rejected"}
     revisions = store.generations(role="revision")
     critiques = {c["id"]: c for c in store.critiques([r.critique_id for r in revisions])}
@@ -72,10 +76,10 @@ def test_a_run_over_ten_tasks_stores_every_step_and_links_revisions(store: Store
         assert critiques[revision.critique_id]["generation_id"] == parent.id
         assert critiques[revision.critique_id]["principle_id"] in principles
     judged = store.judgments_for([g.id for g in store.generations()])
-    assert len(judged) == 40 and all(j["judge_kind"] == "verifier" for rows in judged.values() for j in rows)
+    assert len(judged) == 20 + said_something and all(j["judge_kind"] == "verifier" for rows in judged.values() for j in rows)
     again = run_agents(store, config, split="all", max_tasks=10, model=f"hf:{micro_model}", samples=2,
                        show_progress=False)
-    assert again.generations == 20 and store.counts()["generations"] == 40
+    assert again.generations == 20 and store.counts()["generations"] == 20 + said_something
 
 
 def test_the_graph_sends_whole_batches_to_the_backend(store: Store, micro_model: Path, tmp_path: Path) -> None:

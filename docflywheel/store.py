@@ -294,29 +294,25 @@ class Store:
             return [dict(zip(names, row)) for row in cursor.fetchall()]
 
 
-def _where(split: str | None = None, kinds: Sequence[str] | None = None,
-           task_ids: Sequence[str] | None = None, model: str | None = None,
-           role: str | None = None, ids: Sequence[str] | None = None) -> tuple[str, list[Any]]:
+_LIST_FILTERS = {"ids": "id", "task_ids": "task_id", "kinds": "kind"}
+
+
+def _where(**filters: Any) -> tuple[str, list[Any]]:
+    """A WHERE clause: list filters (ids, task_ids, kinds) match any member, the others match equal.
+
+    None (and an empty `kinds` or value) means no filter; an empty `ids` or `task_ids` matches nothing.
+    """
     clauses: list[str] = []
     params: list[Any] = []
-    if ids is not None:
-        clauses.append("list_contains(?, id)")
-        params.append(list(ids))
-    if split:
-        clauses.append("split = ?")
-        params.append(split)
-    if kinds:
-        clauses.append("list_contains(?, kind)")
-        params.append(list(kinds))
-    if task_ids is not None:
-        clauses.append("list_contains(?, task_id)")
-        params.append(list(task_ids))
-    if model:
-        clauses.append("model = ?")
-        params.append(model)
-    if role:
-        clauses.append("role = ?")
-        params.append(role)
+    for name, value in filters.items():
+        if value is None or (not value and name not in ("ids", "task_ids")):
+            continue
+        if name in _LIST_FILTERS:
+            clauses.append(f"list_contains(?, {_LIST_FILTERS[name]})")
+            params.append(list(value))
+        else:
+            clauses.append(f"{name} = ?")
+            params.append(value)
     return ("WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 

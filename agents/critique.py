@@ -59,11 +59,11 @@ def _request(prompt: str, settings: GenerationConfig, key: str) -> GenerationReq
 
 
 def run_critiques(store: Store, backend: Backend, planned: Sequence[PlannedCritique], settings: GenerationConfig,
-                  report: Callable[[str, int, int], None]) -> list[str]:
+                  report: Callable[..., None]) -> list[str]:
     """Write the critiques not stored yet; an empty or failed reply is stored with its status, not dropped."""
     done = store.existing_ids("critiques", [p.id for p in planned])
     todo = [p for p in planned if p.id not in done]
-    progress = {"done": 0}
+    progress = {"done": 0, "tokens": 0, "failed": 0}
 
     def write(start: int, completions: list[Completion]) -> None:
         rows = []
@@ -74,15 +74,18 @@ def run_critiques(store: Store, backend: Backend, planned: Sequence[PlannedCriti
                          "model": str(backend.spec), "status": status})
         store.insert("critiques", rows)
         progress["done"] += len(completions)
-        report("critique", progress["done"], len(todo))
+        progress["tokens"] += sum(c.tokens_out for c in completions)
+        progress["failed"] += sum(row["status"] != "ok" for row in rows)
+        report("critique", progress["done"], len(todo), progress["tokens"], progress["failed"])
 
+    report("critique", 0, len(todo))
     in_batches(backend, [_request(p.prompt, settings, p.id) for p in todo], settings.batch_size, write)
     return [p.id for p in planned]
 
 
 def run_revisions(store: Store, backend: Backend, tasks: Mapping[str, Task], critique_ids: Sequence[str],
                   constitution: Constitution, settings: GenerationConfig, iteration: int | None,
-                  report: Callable[[str, int, int], None]) -> list[str]:
+                  report: Callable[..., None]) -> list[str]:
     """Revise each generation in the light of its critique; the revision links to its parent and critique."""
     critiques = [c for c in store.critiques(critique_ids) if c["status"] == "ok"]
     parents = {g.id: g for g in store.generations(ids=[c["generation_id"] for c in critiques])}
@@ -99,14 +102,17 @@ def run_revisions(store: Store, backend: Backend, tasks: Mapping[str, Task], cri
         planned.append((shell, request))
     done = store.existing_ids("generations", [shell.id for shell, _ in planned])  # type: ignore[misc]
     todo = [(shell, request) for shell, request in planned if shell.id not in done]
-    progress = {"done": 0}
+    progress = {"done": 0, "tokens": 0, "failed": 0}
 
     def write(start: int, completions: list[Completion]) -> None:
-        rows, _ = completed_rows([shell for shell, _ in todo[start:start + len(completions)]], completions)
+        rows, failed = completed_rows([shell for shell, _ in todo[start:start + len(completions)]], completions)
         store.add_generations(rows)
         progress["done"] += len(completions)
-        report("revise", progress["done"], len(todo))
+        progress["tokens"] += sum(row.tokens_out or 0 for row in rows)
+        progress["failed"] += failed
+        report("revise", progress["done"], len(todo), progress["tokens"], progress["failed"])
 
+    report("revise", 0, len(todo))
     in_batches(backend, [request for _, request in todo], settings.batch_size, write)
     stored = store.existing_ids("generations", [shell.id for shell, _ in planned])  # type: ignore[misc]
     return [shell.id for shell, _ in planned if shell.id in stored]  # type: ignore[misc]

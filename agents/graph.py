@@ -8,6 +8,7 @@ lost and no repeated model calls.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict
 
@@ -23,7 +24,8 @@ from docflywheel.models.base import Backend
 from docflywheel.records import Generation, Task
 from docflywheel.store import Store
 
-Progress = Callable[[str, int, int], None]  # (node, done, total)
+Progress = Callable[..., None]  # (node, done, total, tokens=0, failed=0), counts so far in the node
+VERIFIER_THREADS = 4
 NODES = ("generate", "verify", "critique", "revise", "judge", "route")
 
 
@@ -50,19 +52,22 @@ class AgentSettings:
 def build_agents_graph(store: Store, student: Backend, constitution: Constitution, settings: AgentSettings,
                        teacher: Backend | None = None, progress: Progress | None = None) -> Any:
     """The compiled-ready StateGraph; compile it with a checkpointer to make runs resumable."""
-    report = progress or (lambda node, done, total: None)
+    report = progress or (lambda *args: None)
 
     def tasks_of(state: AgentState) -> list[Task]:
-        wanted = set(state["task_ids"])
-        return [t for t in store.tasks() if t.id in wanted]
+        return store.tasks(ids=state["task_ids"])
 
     def generation_node(state: AgentState) -> AgentState:
         tasks = tasks_of(state)
         ids: list[str] = []
+        tokens = failed = 0
+        report("generate", 0, len(tasks) * (settings.samples + (1 if teacher else 0)))
         for backend, role, n in [(student, "student", settings.samples)] + ([(teacher, "teacher", 1)] if teacher else []):
             result = generate(store, backend, tasks, n, settings.generation, role=role,
                               iteration=settings.iteration, show_progress=False)
-            report("generate", len(ids) + result.requested, len(tasks) * (settings.samples + (1 if teacher else 0)))
+            tokens, failed = tokens + result.tokens_out, failed + result.failed
+            report("generate", len(ids) + result.requested, len(tasks) * (settings.samples + (1 if teacher else 0)),
+                   tokens, failed)
             ids += [g.id for g in store.generations(task_ids=[t.id for t in tasks], model=str(backend.spec), role=role)]
         return {"generation_ids": ids}
 
@@ -91,7 +96,9 @@ def build_agents_graph(store: Store, student: Backend, constitution: Constitutio
     def route_node(state: AgentState) -> AgentState:
         ids = state["generation_ids"] + state["revision_ids"]
         verdicts = store.judgments_for(ids, judge_kind=verifier_judge.JUDGE_KIND)
-        rows = [decide(gid, verdicts.get(gid, []), settings.thresholds, settings.iteration) for gid in ids]
+        labels = store.labels_for(ids)
+        rows = [decide(gid, verdicts.get(gid, []), settings.thresholds, settings.iteration, labels.get(gid, []))
+                for gid in ids]
         store.insert("routes", rows)
         counts: dict[str, int] = {}
         for row in rows:
@@ -120,19 +127,23 @@ def build_agents_graph(store: Store, student: Backend, constitution: Constitutio
 
 
 def _generations(store: Store, ids: Sequence[str]) -> list[Generation]:
-    wanted = set(ids)
-    return [g for g in store.generations(ids=list(wanted))]
+    return store.generations(ids=ids)
 
 
 def _judge(store: Store, tasks: dict[str, Task], generations: Sequence[Generation], iteration: int | None,
            report: Progress, node: str) -> None:
-    """Verifier judgments for generations that have none stored yet, written as they are made."""
+    """Verifier judgments for generations that have none stored yet, written as they are made.
+
+    The verifiers mostly wait on sandboxed example runs (a fresh process each), so several run at once.
+    """
     done = store.judged_ids([g.id for g in generations], judge_kind=verifier_judge.JUDGE_KIND)  # type: ignore[misc]
     todo = [g for g in generations if g.id not in done]
     batch: list[dict[str, Any]] = []
-    for index, generation in enumerate(todo, 1):
-        batch += verifier_judge.judge(tasks[generation.task_id], generation, iteration)
-        if len(batch) >= 64 or index == len(todo):
-            store.insert("judgments", batch)
-            batch = []
-        report(node, index, len(todo))
+    with ThreadPoolExecutor(max_workers=VERIFIER_THREADS, thread_name_prefix="verify") as pool:
+        judged = pool.map(lambda g: verifier_judge.judge(tasks[g.task_id], g, iteration), todo)
+        for index, rows in enumerate(judged, 1):
+            batch += rows
+            if len(batch) >= 64 or index == len(todo):
+                store.insert("judgments", batch)
+                batch = []
+            report(node, index, len(todo))

@@ -18,8 +18,15 @@ class RouteThresholds:
 
 
 def decide(generation_id: str, verdicts: Sequence[Mapping[str, Any]], thresholds: RouteThresholds,
-           iteration: int | None = None) -> dict[str, Any]:
-    """The route row for one generation from its judgments."""
+           iteration: int | None = None, labels: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    """The route row for one generation from its judgments; a person's label, where there is one, decides."""
+    labelled = [float(l["score"]) for l in labels if l.get("status") == "labelled" and l.get("score") is not None]
+    if labelled:
+        mean = (statistics.fmean(labelled) - 1) / 4  # 1-5 scale onto 0-1, like the judges
+        key = content_id("route", generation_id, sorted(str(l["id"]) for l in labels))
+        return {"id": key, "generation_id": generation_id, "decision": "accepted" if mean >= 0.5 else "rejected",
+                "score": mean, "spread": statistics.pstdev(labelled) / 4 if len(labelled) > 1 else 0.0,
+                "reason": f"labelled by a person ({len(labelled)} label(s), mean {mean:.2f})", "iteration": iteration}
     scores = [float(v["score"]) for v in verdicts if v.get("score") is not None and v.get("status", "ok") == "ok"]
     if not scores:
         decision, mean, spread, reason = "review", None, None, "no judge could score it"

@@ -58,11 +58,14 @@ def run_agents(store: Store, config: Config, *, split: str = "train", max_tasks:
     connection = sqlite3.connect(checkpoint_path(store), check_same_thread=False)
     try:
         with Progress(TextColumn("[bold]{task.description:>8}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), disable=not show_progress) as progress:
-            bars: dict[str, TaskID] = {node: progress.add_task(node, total=None) for node in NODES}
+                      TimeElapsedColumn(), TextColumn("{task.fields[info]}"), disable=not show_progress) as progress:
+            bars: dict[str, TaskID] = {node: progress.add_task(node, total=None, info="") for node in NODES}
+            node_started: dict[str, float] = {}
 
-            def report(node: str, done: int, total: int) -> None:
-                progress.update(bars[node], completed=done, total=total)
+            def report(node: str, done: int, total: int, tokens: int = 0, failed: int = 0) -> None:
+                elapsed = time.perf_counter() - node_started.setdefault(node, time.perf_counter())
+                speed = f"{tokens / elapsed:,.0f} tok/s, " if tokens and elapsed > 0 else ""
+                progress.update(bars[node], completed=done, total=total, info=f"{speed}{failed} failed")
 
             graph = build_agents_graph(store, student, constitution, settings, teacher_backend, report)
             app = graph.compile(checkpointer=SqliteSaver(connection))
@@ -70,7 +73,10 @@ def run_agents(store: Store, config: Config, *, split: str = "train", max_tasks:
             snapshot = app.get_state(run_config)
             resumed = bool(snapshot.next)
             if snapshot.values and not snapshot.next:
-                final = snapshot.values  # this exact run already finished: nothing to redo
+                # This exact run already finished: route again from the judge's checkpoint, so labels
+                # people added since are taken in; no model is called.
+                app.update_state(run_config, {}, as_node="judge")
+                final = app.invoke(None, run_config)
             else:
                 final = app.invoke(None if resumed else {"task_ids": [t.id for t in tasks]},
                                    run_config)

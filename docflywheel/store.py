@@ -197,9 +197,9 @@ class Store:
         return self.insert("tasks", [task.model_dump() for task in tasks])
 
     def tasks(self, split: str | None = None, kinds: Sequence[str] | None = None,
-              limit: int | None = None) -> list[Task]:
+              limit: int | None = None, ids: Sequence[str] | None = None) -> list[Task]:
         """Tasks in a stable order (qualname, id), optionally filtered."""
-        where, params = _where(split=split, kinds=kinds)
+        where, params = _where(split=split, kinds=kinds, ids=ids)
         sql = (f"SELECT {', '.join(Task.model_fields)} FROM tasks {where} ORDER BY qualname, id"
                + (f" LIMIT {int(limit)}" if limit is not None else ""))
         with self.connect(read_only=True) as con:
@@ -271,6 +271,14 @@ class Store:
         rows = self._rows("SELECT DISTINCT generation_id FROM judgments WHERE judge_kind = ? "
                           "AND list_contains(?, generation_id)", [judge_kind, list(generation_ids)])
         return {row["generation_id"] for row in rows}
+
+    def labels_for(self, generation_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        """Human label rows (labelled or skipped) grouped by the generation they are about."""
+        grouped: dict[str, list[dict[str, Any]]] = {}
+        for row in self._rows("SELECT * FROM human_labels WHERE list_contains(?, generation_id) "
+                              "ORDER BY generation_id, created_at, id", [list(generation_ids)]):
+            grouped.setdefault(row["generation_id"], []).append(row)
+        return grouped
 
     def routes(self, generation_ids: Sequence[str] | None = None) -> list[dict[str, Any]]:
         sql, params = "SELECT * FROM routes", []

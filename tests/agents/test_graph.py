@@ -148,3 +148,25 @@ def test_a_malformed_constitution_names_the_principle_and_field(tmp_path: Path) 
 def test_a_missing_prompt_template_is_a_clear_error() -> None:
     with pytest.raises(InputError, match=r"prompt template agents/prompts/summarise\.jinja is missing"):
         template("summarise")
+
+
+def test_a_rerun_takes_in_human_labels_without_calling_the_model(store: Store, micro_model: Path,
+                                                                  tmp_path: Path) -> None:
+    _fill(store)
+    config = _config(store.path, tmp_path)
+    first = run_agents(store, config, split="all", max_tasks=4, model=f"hf:{micro_model}", samples=2,
+                       show_progress=False)
+    queue = store.review_queue()
+    routed = {r["generation_id"]: r["decision"] for r in store.routes()}
+    assert len(queue) == first.routes.get("review", 0) > 0
+    item = queue[0]["generation_id"]
+    store.insert("human_labels", [{"id": "label-1", "generation_id": item, "criterion": "content_adequacy",
+                                   "score": 5.0, "annotator": "ada", "status": "labelled"}])
+    assert item not in {q["generation_id"] for q in store.review_queue()}
+    calls_before = store.counts()["generations"], store.counts()["critiques"]
+    again = run_agents(store, config, split="all", max_tasks=4, model=f"hf:{micro_model}", samples=2,
+                       show_progress=False)
+    assert (store.counts()["generations"], store.counts()["critiques"]) == calls_before
+    latest = [r for r in store.routes([item]) if "labelled by a person" in (r["reason"] or "")]
+    assert len(latest) == 1 and latest[0]["decision"] == "accepted" and routed[item] == "review"
+    assert again.routes.get("accepted", 0) == first.routes.get("accepted", 0) + 1

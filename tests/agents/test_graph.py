@@ -15,7 +15,7 @@ import pytest
 from docflywheel.agents.constitution import load_constitution
 from docflywheel.agents.graph import AgentSettings, build_agents_graph
 from docflywheel.agents.prompts import template
-from docflywheel.agents.run import run_agents
+from docflywheel.agents.run import AgentsRun, run_agents
 from docflywheel.config import GenerationConfig, load_config
 from docflywheel.errors import InputError
 from docflywheel.models.base import Completion, GenerationRequest, ModelSpec
@@ -29,6 +29,11 @@ TABLES = ("generations", "critiques", "judgments", "routes")
 def _config(db: Path, tmp_path: Path) -> object:
     return load_config(None, {"store.path": str(db), "generation.max_new_tokens": 24, "generation.batch_size": 4,
                               "models.cache_dir": str(tmp_path)})
+
+
+def _run(store: Store, model: Path, tmp_path: Path, max_tasks: int) -> AgentsRun:
+    return run_agents(store, _config(store.path, tmp_path), split="all", max_tasks=max_tasks, model=f"hf:{model}",
+                      samples=2, show_progress=False)
 
 
 def _fill(store: Store) -> None:
@@ -56,9 +61,7 @@ class CountingBackend(HFBackend):
 def test_a_run_over_ten_tasks_stores_every_step_and_links_revisions(store: Store, micro_model: Path,
                                                                      tmp_path: Path) -> None:
     _fill(store)
-    config = _config(store.path, tmp_path)
-    result = run_agents(store, config, split="all", max_tasks=10, model=f"hf:{micro_model}", samples=2,
-                        show_progress=False)
+    result = _run(store, micro_model, tmp_path, 10)
     assert (result.tasks, result.generations, result.critiques) == (10, 20, 20)
     critiqued = store.critiques(store.digest("critiques"))
     said_something = sum(c["status"] == "ok" for c in critiqued)
@@ -77,8 +80,7 @@ def test_a_run_over_ten_tasks_stores_every_step_and_links_revisions(store: Store
         assert critiques[revision.critique_id]["principle_id"] in principles
     judged = store.judgments_for([g.id for g in store.generations()])
     assert len(judged) == 20 + said_something and all(j["judge_kind"] == "verifier" for rows in judged.values() for j in rows)
-    again = run_agents(store, config, split="all", max_tasks=10, model=f"hf:{micro_model}", samples=2,
-                       show_progress=False)
+    again = _run(store, micro_model, tmp_path, 10)
     assert again.generations == 20 and store.counts()["generations"] == 20 + said_something
 
 
@@ -153,9 +155,7 @@ def test_a_missing_prompt_template_is_a_clear_error() -> None:
 def test_a_rerun_takes_in_human_labels_without_calling_the_model(store: Store, micro_model: Path,
                                                                   tmp_path: Path) -> None:
     _fill(store)
-    config = _config(store.path, tmp_path)
-    first = run_agents(store, config, split="all", max_tasks=4, model=f"hf:{micro_model}", samples=2,
-                       show_progress=False)
+    first = _run(store, micro_model, tmp_path, 4)
     queue = store.review_queue()
     routed = {r["generation_id"]: r["decision"] for r in store.routes()}
     assert len(queue) == first.routes.get("review", 0) > 0
@@ -164,8 +164,7 @@ def test_a_rerun_takes_in_human_labels_without_calling_the_model(store: Store, m
                                    "score": 5.0, "annotator": "ada", "status": "labelled"}])
     assert item not in {q["generation_id"] for q in store.review_queue()}
     calls_before = store.counts()["generations"], store.counts()["critiques"]
-    again = run_agents(store, config, split="all", max_tasks=4, model=f"hf:{micro_model}", samples=2,
-                       show_progress=False)
+    again = _run(store, micro_model, tmp_path, 4)
     assert (store.counts()["generations"], store.counts()["critiques"]) == calls_before
     latest = [r for r in store.routes([item]) if "labelled by a person" in (r["reason"] or "")]
     assert len(latest) == 1 and latest[0]["decision"] == "accepted" and routed[item] == "review"

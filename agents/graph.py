@@ -61,19 +61,19 @@ def build_agents_graph(store: Store, student: Backend, constitution: Constitutio
         tasks = tasks_of(state)
         ids: list[str] = []
         tokens = failed = 0
-        report("generate", 0, len(tasks) * (settings.samples + (1 if teacher else 0)))
+        total = len(tasks) * (settings.samples + (1 if teacher else 0))
+        report("generate", 0, total)
         for backend, role, n in [(student, "student", settings.samples)] + ([(teacher, "teacher", 1)] if teacher else []):
             result = generate(store, backend, tasks, n, settings.generation, role=role,
                               iteration=settings.iteration, show_progress=False)
             tokens, failed = tokens + result.tokens_out, failed + result.failed
-            report("generate", len(ids) + result.requested, len(tasks) * (settings.samples + (1 if teacher else 0)),
-                   tokens, failed)
+            report("generate", len(ids) + result.requested, total, tokens, failed)
             ids += [g.id for g in store.generations(task_ids=[t.id for t in tasks], model=str(backend.spec), role=role)]
         return {"generation_ids": ids}
 
     def critique_node(state: AgentState) -> AgentState:
         tasks = {t.id: t for t in tasks_of(state)}
-        originals = _generations(store, state["generation_ids"])
+        originals = store.generations(ids=state["generation_ids"])
         _judge(store, tasks, originals, settings.iteration, report, "verify")
         verdicts = store.judgments_for([g.id for g in originals], judge_kind=verifier_judge.JUDGE_KIND)
         planned = constitutional.plan_critiques(tasks, originals, verdicts, constitution, str(student.spec),
@@ -89,7 +89,7 @@ def build_agents_graph(store: Store, student: Backend, constitution: Constitutio
 
     def judge_node(state: AgentState) -> AgentState:
         tasks = {t.id: t for t in tasks_of(state)}
-        revisions = _generations(store, state["revision_ids"])
+        revisions = store.generations(ids=state["revision_ids"])
         _judge(store, tasks, revisions, settings.iteration, report, "judge")
         return {"judged": len(state["generation_ids"]) + len(revisions)}
 
@@ -124,10 +124,6 @@ def build_agents_graph(store: Store, student: Backend, constitution: Constitutio
     graph.add_edge("judge", "route")
     graph.add_conditional_edges("route", after_route)
     return graph
-
-
-def _generations(store: Store, ids: Sequence[str]) -> list[Generation]:
-    return store.generations(ids=ids)
 
 
 def _judge(store: Store, tasks: dict[str, Task], generations: Sequence[Generation], iteration: int | None,

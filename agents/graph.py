@@ -68,7 +68,7 @@ def build_agents_graph(store: Store, student: Backend, constitution: Constitutio
                               iteration=settings.iteration, show_progress=False)
             tokens, failed = tokens + result.tokens_out, failed + result.failed
             report("generate", len(ids) + result.requested, total, tokens, failed)
-            ids += [g.id for g in store.generations(task_ids=[t.id for t in tasks], model=str(backend.spec), role=role)]
+            ids += result.ids
         return {"generation_ids": ids}
 
     def critique_node(state: AgentState) -> AgentState:

@@ -23,6 +23,7 @@ class GenerateResult:
     failed: int
     tokens_out: int
     seconds: float
+    ids: tuple[str, ...] = ()  # the planned generations now stored, in plan order (failed ones left out)
 
     @property
     def tokens_per_s(self) -> float:
@@ -81,8 +82,11 @@ def generate(store: Store, backend: Backend, tasks: Sequence[Task], n: int, sett
                             speed=f"{counts['tokens'] / elapsed:,.0f} tok/s, {counts['failed']} failed")
 
         in_batches(backend, [request for _, request in todo], settings.batch_size, write)
+    planned_ids = [shell.id for shell, _ in planned]
+    stored = store.existing_ids("generations", planned_ids)
     return GenerateResult(requested=len(planned), written=counts["written"], skipped=len(planned) - len(todo),
-                          failed=counts["failed"], tokens_out=counts["tokens"], seconds=time.perf_counter() - started)
+                          failed=counts["failed"], tokens_out=counts["tokens"], seconds=time.perf_counter() - started,
+                          ids=tuple(i for i in planned_ids if i in stored))
 
 
 def completed_rows(shells: Sequence[Generation], completions: Sequence[Completion]) -> tuple[list[Generation], int]:

@@ -177,6 +177,23 @@ class Store:
         finally:
             con.unregister("incoming")
 
+    def update(self, table: str, row_id: str, values: dict[str, Any]) -> None:
+        """Change some columns of one stored row (a training run's status and metrics, say)."""
+        if not values:
+            return
+        prepared = _to_arrow([values]).to_pylist()[0]
+        assignments = ", ".join(f"{name} = ?" for name in prepared)
+        with self.connect() as con:
+            self._require_schema(con)
+            con.execute(f"UPDATE {table} SET {assignments} WHERE id = ?", [*prepared.values(), row_id])
+
+    def select(self, table: str, *, order_by: str = "id", limit: int | None = None,
+               **filters: Any) -> list[dict[str, Any]]:
+        """Rows of any table matching equality filters (`ids`, `task_ids` and `kinds` match any member)."""
+        where, params = _where(**filters)
+        sql = f"SELECT * FROM {table} {where} ORDER BY {order_by}"
+        return self._rows(sql + (f" LIMIT {int(limit)}" if limit is not None else ""), params)
+
     def counts(self) -> dict[str, int]:
         """Rows per table."""
         with self.connect(read_only=True) as con:

@@ -25,7 +25,10 @@ def test_generation_is_stored_batched_and_resumable(store: Store, micro_model: P
     assert all(r.model == f"hf:{micro_model}" and r.sampling["temperature"] == 0.8 for r in rows)
     again = generate(store, backend, tasks, n=2, settings=settings, show_progress=False)
     assert (again.requested, again.written, again.skipped) == (18, 8, 10)
-    assert store.counts()["generations"] == 18
+    assert store.counts()["generations"] == 18 and set(again.ids) == {r.id for r in store.generations()}
+    shorter = generate(store, backend, tasks[:2], n=1, settings=settings.model_copy(update={"max_new_tokens": 8}),
+                       show_progress=False)
+    assert len(shorter.ids) == 2 and not set(shorter.ids) & set(again.ids)  # only this run's own rows
 
 
 def test_planned_ids_do_not_depend_on_batch_size_or_task_order() -> None:

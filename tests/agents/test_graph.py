@@ -17,7 +17,7 @@ from docflywheel.agents.graph import AgentSettings, build_agents_graph
 from docflywheel.agents.prompts import template
 from docflywheel.agents.run import AgentsRun, run_agents
 from docflywheel.config import GenerationConfig, load_config
-from docflywheel.errors import InputError
+from docflywheel.errors import InputError, StoreBusy
 from docflywheel.models.base import Completion, GenerationRequest, ModelSpec
 from docflywheel.models.hf import HFBackend
 from docflywheel.store import Store
@@ -98,24 +98,28 @@ def test_the_graph_sends_whole_batches_to_the_backend(store: Store, micro_model:
 
 def _agents_process(db: Path, model: Path, tmp_path: Path) -> subprocess.Popen[str]:
     config = tmp_path / "c.yaml"
-    config.write_text(f"generation:\n  max_new_tokens: 24\n  batch_size: 2\nmodels:\n  cache_dir: {tmp_path}\n")
+    # One request a batch, so the run commits often and a kill lands well before its end.
+    config.write_text(f"generation:\n  max_new_tokens: 32\n  batch_size: 1\nmodels:\n  cache_dir: {tmp_path}\n")
     command = [sys.executable, "-m", "docflywheel.cli", "--db", str(db), "--config", str(config), "agents", "run",
                "--split", "all", "--max-tasks", "10", "--model", f"hf:{model}", "--json"]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
 def _kill_when(process: subprocess.Popen[str], store: Store, table: str, at_least: int) -> None:
+    """SIGKILL the run's process group as soon as `table` holds `at_least` rows, and check it died mid-run."""
+    peek = Store(store.path, busy_timeout_s=0)  # never wait on the run's lock: look again a moment later
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and process.poll() is None:
         try:
-            if store.counts().get(table, 0) >= at_least:
+            if peek.counts().get(table, 0) >= at_least:
                 os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-                return
-        except Exception:  # the writer holds the lock for a moment; look again
+                break
+        except StoreBusy:
             pass
-        time.sleep(0.05)
-    pytest.fail(f"the run ended before {table} reached {at_least} rows: {process.communicate()}")
+        time.sleep(0.01)
+    process.wait()
+    if process.returncode != -signal.SIGKILL:
+        pytest.fail(f"the run ended (exit {process.returncode}) before it was killed at {at_least} {table}")
 
 
 @pytest.mark.slow
@@ -126,7 +130,7 @@ def test_a_killed_run_resumes_to_exactly_the_rows_of_a_clean_run(micro_model: Pa
         _fill(store)
     assert _agents_process(clean.path, micro_model, tmp_path).wait(timeout=600) == 0
     _kill_when(_agents_process(killed.path, micro_model, tmp_path), killed, "generations", 4)
-    _kill_when(_agents_process(killed.path, micro_model, tmp_path), killed, "critiques", 4)
+    _kill_when(_agents_process(killed.path, micro_model, tmp_path), killed, "critiques", 2)
     resumed = _agents_process(killed.path, micro_model, tmp_path)
     out, err = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, err

@@ -16,9 +16,10 @@ from langgraph.graph import END, START, StateGraph
 
 from docflywheel.agents import critique as constitutional
 from docflywheel.agents.constitution import Constitution
-from docflywheel.agents.route import RouteThresholds, decide
-from docflywheel.config import GenerationConfig
+from docflywheel.agents.route import decide
+from docflywheel.config import GenerationConfig, RouteConfig
 from docflywheel.eval.judges import verifier_judge
+from docflywheel.eval.scoring import REFERENCE, jury_scores, reference_rows
 from docflywheel.generate import generate
 from docflywheel.models.base import Backend
 from docflywheel.records import Generation, Task
@@ -44,7 +45,7 @@ class AgentState(TypedDict, total=False):
 class AgentSettings:
     samples: int = 2
     generation: GenerationConfig = field(default_factory=GenerationConfig)
-    thresholds: RouteThresholds = field(default_factory=RouteThresholds)
+    thresholds: RouteConfig = field(default_factory=RouteConfig)
     iteration: int | None = None
     seed: int = 0
 
@@ -95,9 +96,9 @@ def build_agents_graph(store: Store, student: Backend, constitution: Constitutio
 
     def route_node(state: AgentState) -> AgentState:
         ids = state["generation_ids"] + state["revision_ids"]
-        verdicts = store.judgments_for(ids, judge_kind=verifier_judge.JUDGE_KIND)
+        scores = jury_scores(store, ids)
         labels = store.labels_for(ids)
-        rows = [decide(gid, verdicts.get(gid, []), settings.thresholds, settings.iteration, labels.get(gid, []))
+        rows = [decide(gid, scores.get(gid), settings.thresholds, settings.iteration, labels.get(gid, []))
                 for gid in ids]
         store.insert("routes", rows)
         counts: dict[str, int] = {}
@@ -128,10 +129,12 @@ def build_agents_graph(store: Store, student: Backend, constitution: Constitutio
 
 def _judge(store: Store, tasks: dict[str, Task], generations: Sequence[Generation], iteration: int | None,
            report: Progress, node: str) -> None:
-    """Verifier judgments for generations that have none stored yet, written as they are made.
+    """Verifier and reference judgments for generations that have none stored yet, written as they are made.
 
     The verifiers mostly wait on sandboxed example runs (a fresh process each), so several run at once.
     """
+    referenced = store.judged_ids([g.id for g in generations], judge_kind=REFERENCE.kind)
+    store.insert("judgments", reference_rows(tasks, [g for g in generations if g.id not in referenced], iteration))
     done = store.judged_ids([g.id for g in generations], judge_kind=verifier_judge.JUDGE_KIND)  # type: ignore[misc]
     todo = [g for g in generations if g.id not in done]
     batch: list[dict[str, Any]] = []

@@ -48,8 +48,8 @@ def run_agents(store: Store, config: Config, *, split: str = "train", max_tasks:
     if not tasks:
         raise InputError(f"no {split} tasks in {store.path}: add some with `docflywheel tasks add-package NAME`")
     student_spec = model or config.models.student
-    settings = AgentSettings(samples=samples, generation=config.generation, iteration=iteration,
-                             seed=config.generation.seed)
+    settings = AgentSettings(samples=samples, generation=config.generation, thresholds=config.route,
+                             iteration=iteration, seed=config.generation.seed)
     thread_id = content_id("agents", [t.id for t in tasks], student_spec, teacher, samples,
                            config.generation.model_dump(), constitution.model_dump(), iteration)
     started = time.perf_counter()

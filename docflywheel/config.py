@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from docflywheel.errors import ConfigError
+from docflywheel.training.config import TrainingSettings
 from docflywheel.yamlfile import read_mapping
 
 
@@ -37,6 +38,14 @@ class GenerationConfig(_Section):
     device: str = Field("auto", description="torch device for the transformers backend: auto, cpu or cuda")
 
 
+class RouteConfig(_Section):
+    """Where a judged generation goes, by its jury score on the 1-5 scale (eval/jury.yaml)."""
+
+    accept: float = Field(3.4, ge=1, le=5, description="jury score at or above which it goes to curation")
+    reject: float = Field(2.2, ge=1, le=5, description="jury score below which it is rejected")
+    max_spread: float = Field(1.5, gt=0, description="judges further apart than this send it to human review")
+
+
 class BootstrapConfig(_Section):
     seed: int = 0
     corpus_chars: int | None = Field(None, gt=0, description="cap on the text gathered; null: each size's own")
@@ -53,8 +62,10 @@ class Config(BaseModel):
     store: StoreConfig = Field(default_factory=StoreConfig)
     models: ModelsConfig = Field(default_factory=ModelsConfig)
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    route: RouteConfig = Field(default_factory=RouteConfig)
     bootstrap: BootstrapConfig = Field(default_factory=BootstrapConfig)
     tasks: TasksConfig = Field(default_factory=TasksConfig)
+    training: TrainingSettings = Field(default_factory=TrainingSettings)
 
 
 def load_config(path: Path | None = None, overrides: dict[str, Any] | None = None) -> Config:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import ast
 import re
 import textwrap
+import threading
 from dataclasses import dataclass
+from typing import Any
 
 import docstring_parser
 
@@ -165,10 +167,22 @@ def summary_line(text: str) -> tuple[str, bool]:
     return lines[i].strip(), alone
 
 
+# CPython 3.11 keeps the AST builder's recursion counter in interpreter-wide state, so two threads
+# compiling at once can fail with "AST constructor recursion depth mismatch" (python/cpython#106905):
+# the verifiers run in threads, so they compile one at a time.
+_COMPILE_LOCK = threading.Lock()
+
+
+def compile_python(source: str, mode: str = "exec", flags: int = 0) -> Any:
+    """`compile(source, "<doc>", mode, flags)`, safe to call from several threads; raises SyntaxError."""
+    with _COMPILE_LOCK:
+        return compile(source, "<doc>", mode, flags, dont_inherit=True)
+
+
 def code_facts(source: str, qualname: str) -> CodeFacts:
     """Facts about the function `qualname` ("wrap", "TextWrapper.wrap") defined in `source`."""
     try:
-        tree = ast.parse(textwrap.dedent(source))
+        tree = compile_python(textwrap.dedent(source), flags=ast.PyCF_ONLY_AST)
     except SyntaxError as exc:
         raise InputError(f"target source does not parse (line {exc.lineno}: {exc.msg}); give the function's "
                          f"Python source") from None

@@ -21,6 +21,7 @@ from docflywheel.eval.judges.docparse import (
     OUTPUT_LANGS,
     code_blocks,
     code_facts,
+    compile_python,
     documented_params,
     documented_raises,
     documented_return,
@@ -132,7 +133,7 @@ def check_code_blocks(doc: str) -> VerifierScore:
         for source in sources:
             checked += 1
             try:
-                compile(source, "<doc>", "exec", dont_inherit=True)
+                compile_python(source)
             except SyntaxError as exc:
                 failures.append({"line": line, "code": source, "error": f"line {exc.lineno}: {exc.msg}"})
     if not checked:

@@ -26,14 +26,14 @@ from docflywheel.tasks import extract_tasks
 TABLES = ("generations", "critiques", "judgments", "routes")
 
 
-def _config(db: Path, tmp_path: Path) -> object:
+def _config(db: Path, tmp_path: Path, **overrides: float) -> object:
     return load_config(None, {"store.path": str(db), "generation.max_new_tokens": 24, "generation.batch_size": 4,
-                              "models.cache_dir": str(tmp_path)})
+                              "models.cache_dir": str(tmp_path), **overrides})
 
 
-def _run(store: Store, model: Path, tmp_path: Path, max_tasks: int) -> AgentsRun:
-    return run_agents(store, _config(store.path, tmp_path), split="all", max_tasks=max_tasks, model=f"hf:{model}",
-                      samples=2, show_progress=False)
+def _run(store: Store, model: Path, tmp_path: Path, max_tasks: int, **overrides: float) -> AgentsRun:
+    return run_agents(store, _config(store.path, tmp_path, **overrides), split="all", max_tasks=max_tasks,
+                      model=f"hf:{model}", samples=2, show_progress=False)
 
 
 def _fill(store: Store) -> None:
@@ -79,7 +79,11 @@ def test_a_run_over_ten_tasks_stores_every_step_and_links_revisions(store: Store
         assert critiques[revision.critique_id]["generation_id"] == parent.id
         assert critiques[revision.critique_id]["principle_id"] in principles
     judged = store.judgments_for([g.id for g in store.generations()])
-    assert len(judged) == 20 + said_something and all(j["judge_kind"] == "verifier" for rows in judged.values() for j in rows)
+    assert len(judged) == 20 + said_something
+    referenced = {t.id for t in store.tasks() if t.reference}
+    by_id = {g.id: g for g in store.generations()}
+    assert all({j["judge_kind"] for j in rows} == ({"verifier", "reference"} if by_id[gid].task_id in referenced
+                                                   else {"verifier"}) for gid, rows in judged.items())
     again = _run(store, micro_model, tmp_path, 10)
     assert again.generations == 20 and store.counts()["generations"] == 20 + said_something
 
@@ -159,7 +163,9 @@ def test_a_missing_prompt_template_is_a_clear_error() -> None:
 def test_a_rerun_takes_in_human_labels_without_calling_the_model(store: Store, micro_model: Path,
                                                                   tmp_path: Path) -> None:
     _fill(store)
-    first = _run(store, micro_model, tmp_path, 4)
+    # The micro model writes junk: thresholds that reject nothing and accept nothing send it all to review.
+    everything_to_review = {"route.reject": 1.0, "route.accept": 5.0}
+    first = _run(store, micro_model, tmp_path, 4, **everything_to_review)
     queue = store.review_queue()
     routed = {r["generation_id"]: r["decision"] for r in store.routes()}
     assert len(queue) == first.routes.get("review", 0) > 0
@@ -168,7 +174,7 @@ def test_a_rerun_takes_in_human_labels_without_calling_the_model(store: Store, m
                                    "score": 5.0, "annotator": "ada", "status": "labelled"}])
     assert item not in {q["generation_id"] for q in store.review_queue()}
     calls_before = store.counts()["generations"], store.counts()["critiques"]
-    again = _run(store, micro_model, tmp_path, 4)
+    again = _run(store, micro_model, tmp_path, 4, **everything_to_review)
     assert (store.counts()["generations"], store.counts()["critiques"]) == calls_before
     latest = [r for r in store.routes([item]) if "labelled by a person" in (r["reason"] or "")]
     assert len(latest) == 1 and latest[0]["decision"] == "accepted" and routed[item] == "review"

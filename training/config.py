@@ -1,0 +1,71 @@
+"""Settings of the three trainers; the training code builds TRL's own configs from them.
+
+The defaults suit the bootstrapped models (a few million parameters) on a CPU: LoRA, fp32, no gradient
+checkpointing, learning rates far above TRL's (FINDINGS.md: 3e-4 SFT and 5e-5 DPO worked on tiny models;
+TRL's 2e-5 and 1e-6 barely move them). For a hub model on a GPU: `bf16` follows the GPU, lower the
+learning rate, raise `max_length`, and turn on `gradient_checkpointing` if memory is short.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoraSettings(_Settings):
+    r: int = Field(16, gt=0, description="rank of the LoRA update matrices")
+    alpha: int = Field(32, gt=0, description="LoRA scaling numerator (the update is scaled by alpha / r)")
+    dropout: float = Field(0.0, ge=0, lt=1)
+    target_modules: str | list[str] = Field("all-linear", description="PEFT target modules; all-linear skips the LM head")
+
+
+class TrainerSettings(_Settings):
+    """What every trainer shares."""
+
+    full: bool = Field(False, description="fine-tune every weight instead of a LoRA adapter")
+    lora: LoraSettings = Field(default_factory=LoraSettings)
+    epochs: float = Field(3.0, gt=0, description="passes over the data set (max_steps wins when set)")
+    max_steps: int | None = Field(None, gt=0, description="optimizer steps; null: as many as the epochs take")
+    learning_rate: float = Field(3e-4, gt=0)
+    warmup: float = Field(0.0, ge=0, description="warmup steps, or a fraction of all steps when below 1")
+    batch_size: int = Field(8, gt=0, description="rows per device per step")
+    grad_accum: int = Field(1, gt=0, description="steps whose gradients are summed before an update")
+    max_length: int = Field(512, gt=0, description="tokens per row; capped at the model's context")
+    seed: int = 0
+    save_steps: int = Field(50, gt=0, description="a checkpoint every this many steps, so a killed run resumes")
+    logging_steps: int = Field(1, gt=0, description="a loss point on the recorded curve every this many steps")
+    device: str = Field("auto", description="auto (cuda when a GPU is visible), cpu or cuda")
+    bf16: bool | None = Field(None, description="bfloat16 mixed precision; null: on when the GPU supports it "
+                                                "(the CPU emulates bf16 about 15x slower)")
+    gradient_checkpointing: bool = Field(False, description="trade compute for memory (large models on a GPU)")
+    threads: int | None = Field(1, gt=0, description="torch CPU threads; one is fastest on a shared 2-core "
+                                                     "machine (see bootstrap), null leaves torch's default")
+
+
+class SFTSettings(TrainerSettings):
+    packing: bool = Field(True, description="pack whole rows into max_length without padding (TRL bfd packing)")
+
+
+class DPOSettings(TrainerSettings):
+    learning_rate: float = Field(5e-5, gt=0)
+    beta: float = Field(0.1, gt=0, description="how far the policy may move from the reference (DPO's beta)")
+    loss_type: str = Field("sigmoid", description="TRL DPO loss: sigmoid (DPO), ipo, hinge, robust, ...")
+    precompute_ref: bool = Field(True, description="compute the reference log-probs once before training "
+                                                   "instead of on every step")
+
+
+class DistillSettings(SFTSettings):
+    # Hinton et al. 2015 (arXiv:1503.02531): soften both distributions with T and weight the KL term by
+    # alpha against the cross-entropy on the data; T=2, alpha=0.7 are the usual choices (e.g. DistilBERT).
+    temperature: float = Field(2.0, gt=0, description="softmax temperature of the logit-level KL term")
+    alpha: float = Field(0.7, ge=0, le=1, description="weight of the KL to the teacher; 1 - alpha weights the "
+                                                      "cross-entropy on the data")
+
+
+class TrainingSettings(_Settings):
+    sft: SFTSettings = Field(default_factory=SFTSettings)
+    dpo: DPOSettings = Field(default_factory=DPOSettings)
+    distill: DistillSettings = Field(default_factory=DistillSettings)

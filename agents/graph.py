@@ -7,8 +7,7 @@ lost and no repeated model calls.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict
 
@@ -19,14 +18,13 @@ from docflywheel.agents.constitution import Constitution
 from docflywheel.agents.route import decide
 from docflywheel.config import GenerationConfig, RouteConfig
 from docflywheel.eval.judges import verifier_judge
-from docflywheel.eval.scoring import REFERENCE, jury_scores, reference_rows
+from docflywheel.eval.scoring import judge_generations, jury_scores
 from docflywheel.generate import generate
 from docflywheel.models.base import Backend
-from docflywheel.records import Generation, Task
+from docflywheel.records import Task
 from docflywheel.store import Store
 
 Progress = Callable[..., None]  # (node, done, total, tokens=0, failed=0), counts so far in the node
-VERIFIER_THREADS = 4
 NODES = ("generate", "verify", "critique", "revise", "judge", "route")
 
 
@@ -75,7 +73,7 @@ def build_agents_graph(store: Store, student: Backend, constitution: Constitutio
     def critique_node(state: AgentState) -> AgentState:
         tasks = {t.id: t for t in tasks_of(state)}
         originals = store.generations(ids=state["generation_ids"])
-        _judge(store, tasks, originals, settings.iteration, report, "verify")
+        judge_generations(store, tasks, originals, settings.iteration, lambda done, total: report("verify", done, total))
         verdicts = store.judgments_for([g.id for g in originals], judge_kind=verifier_judge.JUDGE_KIND)
         planned = constitutional.plan_critiques(tasks, originals, verdicts, constitution, str(student.spec),
                                                 settings.seed)
@@ -91,7 +89,7 @@ def build_agents_graph(store: Store, student: Backend, constitution: Constitutio
     def judge_node(state: AgentState) -> AgentState:
         tasks = {t.id: t for t in tasks_of(state)}
         revisions = store.generations(ids=state["revision_ids"])
-        _judge(store, tasks, revisions, settings.iteration, report, "judge")
+        judge_generations(store, tasks, revisions, settings.iteration, lambda done, total: report("judge", done, total))
         return {"judged": len(state["generation_ids"]) + len(revisions)}
 
     def route_node(state: AgentState) -> AgentState:
@@ -125,24 +123,3 @@ def build_agents_graph(store: Store, student: Backend, constitution: Constitutio
     graph.add_edge("judge", "route")
     graph.add_conditional_edges("route", after_route)
     return graph
-
-
-def _judge(store: Store, tasks: dict[str, Task], generations: Sequence[Generation], iteration: int | None,
-           report: Progress, node: str) -> None:
-    """Verifier and reference judgments for generations that have none stored yet, written as they are made.
-
-    The verifiers mostly wait on sandboxed example runs (a fresh process each), so several run at once.
-    """
-    referenced = store.judged_ids([g.id for g in generations], judge_kind=REFERENCE.kind)
-    store.insert("judgments", reference_rows(tasks, [g for g in generations if g.id not in referenced], iteration))
-    done = store.judged_ids([g.id for g in generations], judge_kind=verifier_judge.JUDGE_KIND)  # type: ignore[misc]
-    todo = [g for g in generations if g.id not in done]
-    batch: list[dict[str, Any]] = []
-    with ThreadPoolExecutor(max_workers=VERIFIER_THREADS, thread_name_prefix="verify") as pool:
-        judged = pool.map(lambda g: verifier_judge.judge(tasks[g.task_id], g, iteration), todo)
-        for index, rows in enumerate(judged, 1):
-            batch += rows
-            if len(batch) >= 64 or index == len(todo):
-                store.insert("judgments", batch)
-                batch = []
-            report(node, index, len(todo))

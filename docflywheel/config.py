@@ -52,8 +52,24 @@ class BootstrapConfig(_Section):
 
 
 class TasksConfig(_Section):
-    package: str = Field("json", description="installed package whose source the main job documents")
+    packages: list[str] = Field(
+        default_factory=lambda: ["logging", "http", "email", "tarfile", "pathlib", "statistics", "calendar"],
+        description="installed packages whose source `docflywheel run` documents when the store has no tasks")
     kinds: list[str] = Field(default_factory=lambda: ["function", "class", "module"])
+
+
+class FlywheelConfig(_Section):
+    """One turn of `docflywheel run`: agents on train tasks, curate, train, evaluate on test tasks, promote."""
+
+    iterations: int = Field(2, ge=1, description="turns of the loop a run makes sure are done")
+    train_tasks: int | None = Field(200, gt=0, description="train tasks the agents document each turn; null: all")
+    test_tasks: int | None = Field(100, gt=1, description="test tasks the challenger is scored on; null: all")
+    samples: int = Field(4, ge=2, description="documents per train task and turn: the best and worst make the data")
+    eval_samples: int = Field(2, ge=1, description="documents per test task when a model is evaluated")
+    train: list[str] = Field(default_factory=lambda: ["sft", "dpo"], description=(
+        "training steps in order, each on the model the previous made; distill runs first when a teacher is set"))
+    promote_tolerance: float = Field(0.25, ge=0, description="largest drop of any jury member a promotion allows")
+    confidence: float = Field(0.95, gt=0, lt=1, description="level of the bootstrap intervals")
 
 
 class Config(BaseModel):
@@ -65,6 +81,7 @@ class Config(BaseModel):
     route: RouteConfig = Field(default_factory=RouteConfig)
     bootstrap: BootstrapConfig = Field(default_factory=BootstrapConfig)
     tasks: TasksConfig = Field(default_factory=TasksConfig)
+    flywheel: FlywheelConfig = Field(default_factory=FlywheelConfig)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
 
 

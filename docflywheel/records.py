@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 TaskKind = Literal["function", "class", "module", "tutorial", "troubleshooting"]
 Split = Literal["train", "dev", "test"]
-Role = Literal["student", "teacher", "revision"]
+Role = Literal["student", "teacher", "revision", "evaluation"]  # evaluation: held-out test generations
 
 
 def content_id(*parts: Any) -> str:

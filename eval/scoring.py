@@ -9,7 +9,8 @@ deterministic and available offline; any other judge can join by adding a line t
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,12 +18,14 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from docflywheel.eval.judges import verifier_judge
 from docflywheel.eval.judges.reference import ReferenceJudge, reference_similarity
 from docflywheel.records import Generation, Task, content_id
 from docflywheel.store import Store
 from docflywheel.yamlfile import read_mapping, validate_items
 
 SCALE = (1.0, 5.0)
+VERIFIER_THREADS = 4
 
 
 class Member(BaseModel):
@@ -123,3 +126,26 @@ def reference_rows(tasks: Mapping[str, Task], generations: Sequence[Generation],
             "evidence": {"cosine": float(cos), "rouge_l": float(rouge)}, "status": "ok", "iteration": iteration,
         })
     return rows
+
+
+def judge_generations(store: Store, tasks: Mapping[str, Task], generations: Sequence[Generation],
+                      iteration: int | None = None, progress: Callable[[int, int], None] | None = None) -> None:
+    """Reference and verifier judgments for generations that have none stored yet, written as they are made.
+
+    The verifiers mostly wait on sandboxed example runs (a fresh process each), so several run at once.
+    """
+    ids = [g.id for g in generations]
+    referenced = store.judged_ids(ids, judge_kind=REFERENCE.kind)
+    store.insert("judgments", reference_rows(tasks, [g for g in generations if g.id not in referenced], iteration))
+    done = store.judged_ids(ids, judge_kind=verifier_judge.JUDGE_KIND)
+    todo = [g for g in generations if g.id not in done]
+    batch: list[dict[str, Any]] = []
+    with ThreadPoolExecutor(max_workers=VERIFIER_THREADS, thread_name_prefix="verify") as pool:
+        judged = pool.map(lambda g: verifier_judge.judge(tasks[g.task_id], g, iteration), todo)
+        for index, rows in enumerate(judged, 1):
+            batch += rows
+            if len(batch) >= 64 or index == len(todo):
+                store.insert("judgments", batch)
+                batch = []
+            if progress:
+                progress(index, len(todo))

@@ -256,6 +256,209 @@ def agreement(
     console.print(table)
 
 
+@app.command()
+def curate(
+    kind: Annotated[str, typer.Option(help="sft, dpo, kd or all")] = "all",
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+) -> None:
+    """Curate judged generations into frozen, versioned data sets (SFT rows, DPO pairs, KD rows).
+
+    Train tasks only; drops tasks that are near copies of dev or test tasks' code, documents outside the
+    length limits, and exact and near-duplicate documents. The same inputs give the same data set, stored once.
+    """
+    from docflywheel.training.curate import curate as curate_kind
+    from docflywheel.training.curate import curate_all
+
+    infos = curate_all(_store()) if kind == "all" else [curate_kind(_store(), kind)]
+    if as_json:
+        print(json.dumps([{"id": i.id, "name": i.name, "kind": i.kind, "version": i.version, "rows": i.row_count,
+                           "status": i.status, "steps": i.filter["steps"]} for i in infos]))
+        return
+    table = Table("kind", "data set", "rows", "status", "id", title=str(state.config.store.path))
+    for i in infos:
+        table.add_row(i.kind, i.name or "-", str(i.row_count), i.status, i.id or "-")
+    console.print(table)
+
+
+@app.command("export")
+def export_dataset(
+    kind: Annotated[str, typer.Option(help="sft, dpo or kd")],
+    format: Annotated[str, typer.Option("--format", help="jsonl, parquet or hf (Dataset.save_to_disk)")],
+    out: Annotated[Path, typer.Option(help="folder to write the data set and its README.md card into")],
+    dataset: Annotated[Optional[str], typer.Option(help="data set id [default: the latest of the kind]")] = None,
+) -> None:
+    """Write a curated data set in the format TRL reads unchanged, with a dataset card.
+
+    SFT and KD rows are conversational `messages`; DPO rows are `prompt` / `chosen` / `rejected`.
+    """
+    from docflywheel.training.export import export
+
+    folder = export(_store(), kind, format, out, dataset)
+    console.print(f"wrote {kind} data set to {folder} ({format}); its card is {folder / 'README.md'}")
+
+
+@app.command()
+def train(
+    kind: Annotated[str, typer.Argument(help="sft, dpo or distill")],
+    dataset: Annotated[str, typer.Option(help="id of a stored data set (table datasets)")],
+    base: Annotated[Optional[str], typer.Option(help="model spec to train: tiny, hf:PATH[#ADAPTER] [default: models.student]")] = None,
+    teacher: Annotated[Optional[str], typer.Option(help="teacher model spec, for distill [default: models.teacher]")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="folder for checkpoints and the new model [default: the cache folder/runs/RUN_ID]")] = None,
+    full: Annotated[bool, typer.Option("--full", help="fine-tune every weight instead of a LoRA adapter")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+) -> None:
+    """Train a model on a stored data set: SFT, DPO or distillation; resumes a killed run.
+
+    LoRA by default (the new model is BASE#ADAPTER); the rest comes from the `training` section of the
+    config. The same run asked again returns its recorded result without training.
+    """
+    from docflywheel.models import parse_spec
+    from docflywheel.training.distill import train_distill
+    from docflywheel.training.dpo import train_dpo
+    from docflywheel.training.runs import run_id, training_spec
+    from docflywheel.training.sft import train_sft
+
+    cfg = state.config
+    if kind not in ("sft", "dpo", "distill"):
+        raise FlywheelError(f"unknown training kind '{kind}': choose sft, dpo or distill")
+    settings = getattr(cfg.training, kind)
+    if full:
+        settings = settings.model_copy(update={"full": True})
+    spec = str(parse_spec(base or cfg.models.student, cfg.models.cache_dir))
+    teacher_spec = None
+    if kind == "distill":
+        if not (teacher or cfg.models.teacher):
+            raise FlywheelError("distill needs a teacher: pass --teacher SPEC or set models.teacher")
+        teacher_spec = str(parse_spec(teacher or cfg.models.teacher, cfg.models.cache_dir))
+    folder = out or cfg.models.cache_dir / "runs" / run_id(
+        kind, dataset, training_spec(spec), settings, training_spec(teacher_spec) if teacher_spec else None)
+    show = not as_json
+    if kind == "sft":
+        result = train_sft(_store(), dataset, spec, folder, settings, show_progress=show)
+    elif kind == "dpo":
+        result = train_dpo(_store(), dataset, spec, folder, settings, show_progress=show)
+    else:
+        result = train_distill(_store(), dataset, spec, teacher_spec, folder, settings, show_progress=show)
+    if as_json:
+        print(json.dumps({"run_id": result.run_id, "kind": result.kind, "spec": result.spec,
+                          "artifact_path": str(result.artifact_path), "reused": result.reused, "metrics": result.metrics}))
+        return
+    figures = {k: v for k, v in result.metrics.items() if k not in ("curve",) and v is not None}
+    table = Table("run", "kind", *figures, title=result.spec)
+    table.add_row(result.run_id[:12], kind, *(f"{v:.4g}" if isinstance(v, float) else str(v) for v in figures.values()))
+    console.print(table)
+    console.print(f"{'already trained: recorded' if result.reused else 'trained'} run {result.run_id} in "
+                  f"{result.artifact_path}; the model is in table `models` as a challenger")
+
+
+@app.command("run")
+def run_loop(
+    iterations: Annotated[Optional[int], typer.Option(min=1, help="turns of the loop [default: flywheel.iterations]")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the summary as one JSON object")] = False,
+) -> None:
+    """The whole flywheel, N turns: agents -> curate -> train -> evaluate -> promote; resumes a killed run.
+
+    Turn 0 scores the starting model on the test tasks; each turn then documents train tasks with the
+    champion, curates SFT / DPO / KD sets, trains (distill where a teacher is set, then SFT, then DPO),
+    scores the challenger on the same test tasks and promotes it only when its gain has a bootstrap
+    interval above zero and no jury member regresses. Turns already recorded are kept.
+    """
+    from docflywheel.training.loop import run_flywheel
+
+    store = _store()
+    store.init()
+    summaries = run_flywheel(store, state.config, iterations=iterations, show_progress=not as_json)
+    if as_json:
+        print(json.dumps({"store": str(store.path), "iterations": [s.as_dict() for s in summaries]}))
+        return
+    table = Table("turn", "champion score [95% CI]", "delta [95% CI]", "promoted", "sft", "dpo", "kd",
+                  "train loss", "agreement", title="docflywheel run")
+    for s in summaries:
+        delta = "" if s.delta is None else f"{s.delta:+.3f} [{s.delta_ci_low:+.3f}, {s.delta_ci_high:+.3f}]"
+        losses = ", ".join(f"{k} {v:.3f}" for k, v in s.training_loss.items() if v is not None)
+        agree = f"rho {s.agreement['spearman']:.2f} (n={s.agreement['labelled']})" if s.agreement else "no labels"
+        table.add_row(str(s.iteration), f"{s.champion_score:.3f} [{s.ci_low:.3f}, {s.ci_high:.3f}]", delta,
+                      "yes" if s.promoted else "-", *(str(s.datasets.get(k, "")) for k in ("sft", "dpo", "kd")),
+                      losses, agree)
+    console.print(table)
+    console.print(f"champion: {summaries[-1].champion}")
+
+
+@app.command()
+def evaluate(
+    model: Annotated[str, typer.Option(help="model spec to score: tiny, hf:PATH[#ADAPTER], openai:URL#NAME")],
+    tasks: Annotated[Optional[int], typer.Option(min=2, help="test tasks to use [default: flywheel.test_tasks]")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+) -> None:
+    """Score a model on the held-out test tasks with the recommended jury (eval/jury.yaml).
+
+    Generates flywheel.eval_samples documents per test task, judges them, and prints the mean jury
+    score with a bootstrap interval and each jury member's mean.
+    """
+    from docflywheel.eval.heldout import evaluate as evaluate_model
+    from docflywheel.models import load_backend
+
+    cfg = state.config
+    store = _store()
+    test = store.tasks(split="test", limit=tasks or cfg.flywheel.test_tasks)
+    backend = load_backend(model, cfg.generation, cfg.models.cache_dir)
+    try:
+        result = evaluate_model(store, backend, test, cfg.generation, samples=cfg.flywheel.eval_samples,
+                                show_progress=not as_json)
+    finally:
+        backend.close()
+    interval = result.interval(cfg.flywheel.confidence)
+    members = {m: sum(v.values()) / len(v) for m, v in sorted(result.members.items())}
+    if as_json:
+        print(json.dumps({"model": result.model, "tasks": len(result.scores), "generations": result.generations,
+                          "unscored": result.unscored, "score": interval.mean, "ci_low": interval.low,
+                          "ci_high": interval.high, "members": members}))
+        return
+    table = Table("jury member", "mean (1-5)", title=f"{result.model} on {len(result.scores)} test tasks")
+    for member, value in members.items():
+        table.add_row(member, f"{value:.3f}")
+    console.print(table)
+    console.print(f"jury score {interval.mean:.3f} [{interval.low:.3f}, {interval.high:.3f}] "
+                  f"({result.generations} documents, {result.unscored} unscored)")
+
+
+@app.command()
+def serve(
+    model: Annotated[Optional[str], typer.Option(help="model spec to serve [default: the store's champion, else models.student]")] = None,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port; 0 picks a free one")] = 8000,
+    host: Annotated[str, typer.Option(help="address to bind; 0.0.0.0 exposes it to the network")] = "127.0.0.1",
+    print_command: Annotated[bool, typer.Option("--print-command", help="print the vLLM command instead of running it")] = False,
+    timeout: Annotated[float, typer.Option(min=1, help="seconds to wait for the server to answer")] = 300.0,
+) -> None:
+    """Serve the champion with vLLM's OpenAI-compatible server (base model plus its LoRA adapter).
+
+    Waits until the server answers, prints its URL, the served model names and the openai: spec that
+    generates through it, then runs until Ctrl-C.
+    """
+    import shlex
+
+    from docflywheel.models.vllm_server import free_port
+    from docflywheel.training import serve as serving
+
+    store = _store()
+    plan = serving.plan(store, state.config, model)
+    port = port or free_port(host)
+    if print_command:
+        print(shlex.join(serving.command(plan, port=port, host=host)))
+        return
+    log = Path(f"{store.path}.runs") / "serve.log"
+    server = serving.start(plan, log_path=log, port=port, host=host, timeout_s=timeout)
+    try:
+        console.print(f"serving {plan.spec} at {server.base_url}")
+        console.print(f"models: {', '.join(server.models())}; log: {log}")
+        console.print(f"generate through it with --model {plan.client_spec(server.base_url)}")
+        server.process.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
 def main() -> None:
     """Entry point: our errors become one line on stderr and exit code 2; --debug shows the traceback."""
     try:

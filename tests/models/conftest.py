@@ -1,4 +1,4 @@
-"""Fixtures for the model backends: a LoRA adapter on the micro model and one vLLM server per session."""
+"""Fixtures for the model backends: one vLLM server per session."""
 
 from __future__ import annotations
 
@@ -7,74 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
-from peft import LoraConfig, get_peft_model
-from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from docflywheel.models.base import GenerationRequest
 from docflywheel.models.vllm_server import VLLMServer, start_server
-
-ADAPTER_REPLY = "Yes. It returns the value."
-
-SOURCES = [
-    "def add(a, b):\n    return a + b",
-    "class Stack:\n    def push(self, item):\n        self.items.append(item)",
-    "def read(path):\n    with open(path) as f:\n        return f.read()",
-    "x = 1",
-    "def retry(fn, times=3, delay=0.5, backoff=2.0, exceptions=(OSError, TimeoutError)):\n"
-    "    for attempt in range(times):\n        try:\n            return fn()\n"
-    "        except exceptions:\n            if attempt == times - 1:\n                raise\n"
-    "            time.sleep(delay)\n            delay = delay * backoff",
-    "import json\n\ndef load(text):\n    return json.loads(text)",
-    "async def fetch(url):\n    ...",
-    "def mean(xs):\n    \"\"\"\"\"\"\n    return sum(xs) / len(xs)",
-]
-
-
-@pytest.fixture(scope="session")
-def doc_requests() -> list[GenerationRequest]:
-    """Eight greedy "document this code" prompts of quite different lengths."""
-    return [GenerationRequest([{"role": "system", "content": "You write Python docstrings."},
-                               {"role": "user", "content": f"Document this code:\n{source}"}], max_new_tokens=24)
-            for source in SOURCES]
-
-
-@pytest.fixture(scope="session")
-def micro_adapter(micro_model: Path, doc_requests: list[GenerationRequest],
-                  tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A rank-8 LoRA adapter trained for a few steps towards ADAPTER_REPLY on `doc_requests`.
-
-    A micro model cannot learn the reply exactly through LoRA (its tied embeddings bound the logits),
-    but its greedy outputs change, which is what the tests need.
-    """
-    out = tmp_path_factory.mktemp("adapters") / "micro-lora"
-    tokenizer = AutoTokenizer.from_pretrained(micro_model)
-    tokenizer.padding_side = "right"
-    model = AutoModelForCausalLM.from_pretrained(micro_model, dtype=torch.float32)
-    config = LoraConfig(r=8, lora_alpha=32, lora_dropout=0.0, task_type="CAUSAL_LM",
-                        target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        peft_model = get_peft_model(model, config)
-    chats = [[*request.messages, {"role": "assistant", "content": ADAPTER_REPLY}] for request in doc_requests]
-    batch = tokenizer.apply_chat_template(chats, tokenize=True, return_dict=True, padding=True, return_tensors="pt")
-    labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
-    for row, request in enumerate(doc_requests):  # learn the reply only, not the prompt
-        prompt = tokenizer.apply_chat_template(request.messages, tokenize=False, add_generation_prompt=True)
-        labels[row, :len(tokenizer(prompt, add_special_tokens=False)["input_ids"])] = -100
-    optimizer = torch.optim.AdamW([p for p in peft_model.parameters() if p.requires_grad], lr=1e-2)
-    threads = torch.get_num_threads()
-    # One thread: on a shared 2-core machine two threads spin against other processes (15x slower).
-    torch.set_num_threads(1)
-    try:
-        for _ in range(40):
-            peft_model(**batch, labels=labels).loss.backward()
-            optimizer.step()
-            optimizer.zero_grad()
-    finally:
-        torch.set_num_threads(threads)
-    peft_model.save_pretrained(out)
-    return out
 
 
 @pytest.fixture(scope="session")

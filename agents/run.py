@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from docflywheel.agents.graph import NODES, AgentSettings, build_agents_graph
 from docflywheel.config import Config
 from docflywheel.errors import InputError
 from docflywheel.models import load_backend
-from docflywheel.records import content_id
+from docflywheel.records import Task, content_id
 from docflywheel.store import Store
 
 
@@ -41,10 +42,14 @@ def checkpoint_path(store: Store) -> Path:
 def run_agents(store: Store, config: Config, *, split: str = "train", max_tasks: int | None = None,
                model: str | None = None, teacher: str | None = None, samples: int = 2,
                constitution_path: Path | None = None, iteration: int | None = None,
-               show_progress: bool = True) -> AgentsRun:
-    """Walk generate -> critique -> revise -> judge -> route over up to `max_tasks` tasks of `split`."""
+               show_progress: bool = True, tasks: Sequence[Task] | None = None) -> AgentsRun:
+    """Walk generate -> critique -> revise -> judge -> route over up to `max_tasks` tasks of `split`.
+
+    tasks: exactly these tasks instead (the loop hands each turn its own window of train tasks).
+    """
     constitution = load_constitution(constitution_path)
-    tasks = store.tasks(split=None if split == "all" else split, limit=max_tasks)
+    if tasks is None:
+        tasks = store.tasks(split=None if split == "all" else split, limit=max_tasks)
     if not tasks:
         raise InputError(f"no {split} tasks in {store.path}: add some with `docflywheel tasks add-package NAME`")
     student_spec = model or config.models.student

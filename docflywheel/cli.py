@@ -265,11 +265,13 @@ def curate(
 
     Train tasks only; drops tasks that are near copies of dev or test tasks' code, documents outside the
     length limits, and exact and near-duplicate documents. The same inputs give the same data set, stored once.
+    Thresholds come from the `curation` section of the config.
     """
     from docflywheel.training.curate import curate as curate_kind
     from docflywheel.training.curate import curate_all
 
-    infos = curate_all(_store()) if kind == "all" else [curate_kind(_store(), kind)]
+    settings = state.config.curation
+    infos = curate_all(_store(), settings) if kind == "all" else [curate_kind(_store(), kind, settings)]
     if as_json:
         print(json.dumps([{"id": i.id, "name": i.name, "kind": i.kind, "version": i.version, "rows": i.row_count,
                            "status": i.status, "steps": i.filter["steps"]} for i in infos]))
@@ -457,6 +459,28 @@ def serve(
         pass
     finally:
         server.stop()
+
+
+@app.command()
+def dashboard(
+    db: Annotated[Optional[Path], typer.Option(help="DuckDB store file [default: the global --db]")] = None,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port")] = 8501,
+    host: Annotated[str, typer.Option(help="address to bind; 0.0.0.0 exposes it to the network")] = "127.0.0.1",
+) -> None:
+    """Serve the dashboard (Streamlit): review queue, judge agreement, flywheel runs, data sets.
+
+    Labels are saved to the store as they are made; `docflywheel run` can write to the same store meanwhile.
+    """
+    import os
+
+    from docflywheel.dashboard.launch import open_store, streamlit_command
+
+    path = db or state.config.store.path
+    open_store(path)  # a missing or outdated store is a one-line error here, not a page in the browser
+    command = streamlit_command(path, host, port, state.config.store.busy_timeout_s)
+    console.print(f"dashboard for {path} on http://{host}:{port} (Ctrl+C stops it)")
+    sys.stdout.flush()
+    os.execv(command[0], command)
 
 
 def main() -> None:

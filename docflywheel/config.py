@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from docflywheel.errors import ConfigError
-from docflywheel.training.config import TrainingSettings
+from docflywheel.training.config import CurationSettings, TrainingSettings
 from docflywheel.yamlfile import read_mapping
 
 
@@ -82,6 +82,7 @@ class Config(BaseModel):
     bootstrap: BootstrapConfig = Field(default_factory=BootstrapConfig)
     tasks: TasksConfig = Field(default_factory=TasksConfig)
     flywheel: FlywheelConfig = Field(default_factory=FlywheelConfig)
+    curation: CurationSettings = Field(default_factory=CurationSettings)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
 
 

@@ -141,7 +141,7 @@ def judge_generations(store: Store, tasks: Mapping[str, Task], generations: Sequ
     todo = [g for g in generations if g.id not in done]
     batch: list[dict[str, Any]] = []
     with ThreadPoolExecutor(max_workers=VERIFIER_THREADS, thread_name_prefix="verify") as pool:
-        judged = pool.map(lambda g: verifier_judge.judge(tasks[g.task_id], g, iteration), todo)
+        judged = pool.map(lambda g: _verify(tasks[g.task_id], g, iteration), todo)
         for index, rows in enumerate(judged, 1):
             batch += rows
             if len(batch) >= 64 or index == len(todo):
@@ -149,3 +149,14 @@ def judge_generations(store: Store, tasks: Mapping[str, Task], generations: Sequ
                 batch = []
             if progress:
                 progress(index, len(todo))
+
+
+def _verify(task: Task, generation: Generation, iteration: int | None) -> list[dict[str, Any]]:
+    """The verifier judgments, or one failed judgment holding the error: model text never stops a run."""
+    try:
+        return verifier_judge.judge(task, generation, iteration)
+    except Exception as error:  # a verifier tripping over text no one foresaw is recorded and counted
+        return [{"id": verifier_judge.judgment_id(generation.id, "error"), "generation_id": generation.id,
+                 "judge_kind": verifier_judge.JUDGE_KIND, "judge_version": verifier_judge.verifiers.VERSION,
+                 "criterion": "error", "score": None, "status": "failed", "iteration": iteration,
+                 "rationale": f"{type(error).__name__}: {error}"[:500], "raw": generation.text[:2000]}]

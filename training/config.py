@@ -8,7 +8,9 @@ learning rate, raise `max_length`, and turn on `gradient_checkpointing` if memor
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Settings(BaseModel):
@@ -46,7 +48,9 @@ class TrainerSettings(_Settings):
 
 
 class SFTSettings(TrainerSettings):
-    packing: bool = Field(True, description="pack whole rows into max_length without padding (TRL bfd packing)")
+    packing: bool = Field(False, description="pack whole rows into max_length, padding-free (TRL bfd); pays off "
+                                             "with flash attention on a GPU, 1.5-2x slower on the CPU, where "
+                                             "attention then spans the whole packed batch")
 
 
 class DPOSettings(TrainerSettings):
@@ -69,3 +73,33 @@ class TrainingSettings(_Settings):
     sft: SFTSettings = Field(default_factory=SFTSettings)
     dpo: DPOSettings = Field(default_factory=DPOSettings)
     distill: DistillSettings = Field(default_factory=DistillSettings)
+
+
+class CurationSettings(BaseModel):
+    """What a generation needs to become a row; scores are the jury's (eval/jury.yaml), on the 1-5 scale."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sft_min_score: float = Field(3.0, ge=1, le=5, description="jury score an SFT row needs (besides being accepted)")
+    kd_min_score: float = Field(3.0, ge=1, le=5, description="jury score a teacher output needs to be a KD row")
+    dpo_min_margin: float = Field(0.5, gt=0, le=4, description="jury score of chosen minus rejected")
+    min_judge_kinds: int = Field(2, ge=1, description="distinct judge kinds both sides of a pair were judged by")
+    min_words: int = Field(10, ge=0, description="shortest document kept, in whitespace-separated words")
+    max_words: int = Field(500, gt=0, description="longest document kept, in words")
+    near_duplicate_jaccard: float = Field(0.8, gt=0, le=1, description=(
+        "estimated Jaccard similarity of token 3-gram shingles at which two texts (or two tasks' code) "
+        "count as near-duplicates"))
+    num_perm: int = Field(128, ge=16, description="MinHash permutations")
+    splits: list[Literal["train"]] = Field(default_factory=lambda: ["train"], min_length=1, description=(
+        "splits rows come from; only train: dev and test tasks never reach a training set"))
+    held_out: list[Literal["dev", "test"]] = Field(default_factory=lambda: ["dev", "test"], description=(
+        "splits whose tasks' code a row's task must not be a near copy of (test is always among them)"))
+    iterations: list[int] | None = Field(None, description="loop iterations to draw generations from; null: all")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CurationSettings:
+        if self.min_words > self.max_words:
+            raise ValueError(f"min_words ({self.min_words}) is above max_words ({self.max_words})")
+        if "test" not in self.held_out:
+            raise ValueError("held_out must include test: no row may come from a near copy of a test task")
+        return self

@@ -25,7 +25,7 @@ from docflywheel.eval.heldout import Evaluation, evaluate
 from docflywheel.eval.scoring import jury_scores
 from docflywheel.models import load_backend
 from docflywheel.models.base import parse_spec
-from docflywheel.records import content_id
+from docflywheel.records import Task, content_id
 from docflywheel.store import Store
 from docflywheel.tasks import extract_tasks
 from docflywheel.training.curate import curate
@@ -98,13 +98,17 @@ def _turn(store: Store, config: Config, turn: int, test_tasks: list[Any], show_p
     if champion is None:
         raise InputError(f"{store.path} has no champion recorded before turn {turn}: run `docflywheel run` again")
     teacher = _resolved(config.models.teacher, config) if config.models.teacher else None
-    say(f"[bold]turn {turn}[/]: agents document {settings.train_tasks or 'all'} train tasks with {champion}")
-    run_agents(store, config, split="train", max_tasks=settings.train_tasks, model=champion, teacher=teacher,
-               samples=settings.samples, iteration=turn, show_progress=show_progress)
+    window = _train_window(store, settings.train_tasks, turn)
+    say(f"[bold]turn {turn}[/]: agents document {len(window)} train tasks with {champion}")
+    # A turn samples with its own seed, so a turn that kept its champion still brings new data.
+    turn_config = config.model_copy(update={"generation": config.generation.model_copy(
+        update={"seed": config.generation.seed + turn})})
+    run_agents(store, turn_config, split="train", model=champion, teacher=teacher, samples=settings.samples,
+               iteration=turn, show_progress=show_progress, tasks=window)
     sizes: dict[str, int] = {}
     datasets: dict[str, str] = {}
     for kind in ("sft", "dpo", "kd"):
-        info = curate(store, kind)
+        info = curate(store, kind, config.curation)
         sizes[kind] = info.row_count
         if info.id and info.row_count:
             datasets[kind] = info.id
@@ -148,6 +152,18 @@ def _turn(store: Store, config: Config, turn: int, test_tasks: list[Any], show_p
     say(f"[bold]turn {turn}[/]: delta {comparison.delta.mean:+.3f} "
         f"[{comparison.delta.low:+.3f}, {comparison.delta.high:+.3f}]: {verdict}")
     return summary
+
+
+def _train_window(store: Store, size: int | None, turn: int) -> list[Task]:
+    """This turn's train tasks: the next `size` of the split (by id, wrapping round), so turns see new code."""
+    tasks = store.tasks(split="train")
+    if not tasks:
+        raise InputError(f"no train tasks in {store.path}: add some with `docflywheel tasks add-package NAME`")
+    if size is None or size >= len(tasks):
+        return tasks
+    ordered = sorted(tasks, key=lambda t: t.id)
+    start = (turn - 1) * size % len(ordered)
+    return (ordered + ordered)[start:start + size]
 
 
 def _evaluate(store: Store, spec: str, config: Config, tasks: list[Any], show_progress: bool) -> Evaluation:

@@ -206,9 +206,11 @@ def code_facts(source: str, qualname: str) -> CodeFacts:
 
 
 def _parse_docstring(text: str) -> docstring_parser.Docstring | None:
+    """docstring_parser's reading of model-written text, or None where it cannot (or it crashes on it:
+    version 0.17 raises IndexError on a field marker with an empty name, such as ':  : y')."""
     try:
         return docstring_parser.parse(text)
-    except docstring_parser.ParseError:
+    except (docstring_parser.ParseError, IndexError, ValueError, KeyError, AttributeError):
         return None
 
 

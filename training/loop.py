@@ -32,6 +32,7 @@ from docflywheel.training.curate import curate
 from docflywheel.training.distill import train_distill
 from docflywheel.training.dpo import train_dpo
 from docflywheel.training.promote import compare, current_champion, model_row
+from docflywheel.training.runs import run_id, training_spec
 from docflywheel.training.sft import train_sft
 
 STEPS = ("sft", "dpo")
@@ -122,14 +123,17 @@ def _turn(store: Store, config: Config, turn: int, test_tasks: list[Any], show_p
             say(f"[yellow]turn {turn}: no {step} data this turn, so no {step} training[/]")
             continue
         say(f"[bold]turn {turn}[/]: {step} on {model}")
+        settings_of = getattr(config.training, step)
+        folder = runs / step / run_id(step, dataset, training_spec(model), settings_of,
+                                      training_spec(teacher) if step == "distill" and teacher else None)[:16]
         if step == "distill":
-            result = train_distill(store, dataset, model, teacher, runs / step, config.training.distill,  # type: ignore[arg-type]
+            result = train_distill(store, dataset, model, teacher, folder, settings_of,  # type: ignore[arg-type]
                                    iteration=turn, show_progress=show_progress)
         elif step == "sft":
-            result = train_sft(store, dataset, model, runs / step, config.training.sft, iteration=turn,
+            result = train_sft(store, dataset, model, folder, settings_of, iteration=turn,
                                show_progress=show_progress)
         else:
-            result = train_dpo(store, dataset, model, runs / step, config.training.dpo, iteration=turn,
+            result = train_dpo(store, dataset, model, folder, settings_of, iteration=turn,
                                show_progress=show_progress)
         model, losses[step] = result.spec, _final_loss(result.metrics)
     if model == champion:

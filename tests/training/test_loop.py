@@ -15,24 +15,26 @@ from docflywheel.tasks import extract_tasks
 from docflywheel.training.loop import run_flywheel
 
 
-def _config(store: Store, micro_model: Path, tmp_path: Path) -> object:
+def _config_file(micro_model: Path, tmp_path: Path) -> Path:
     # The micro model writes near-junk, so its documents are let through to curation at low scores.
-    return load_config(None, {
-        "store.path": str(store.path), "models.student": f"hf:{micro_model}", "models.teacher": None,
-        "models.cache_dir": str(tmp_path / "cache"), "generation.max_new_tokens": 32, "generation.batch_size": 16,
-        "route.accept": 1.5, "route.reject": 1.0, "curation.sft_min_score": 1.0, "curation.dpo_min_margin": 0.2,
-        "flywheel.train_tasks": 12, "flywheel.test_tasks": 12, "flywheel.samples": 3, "flywheel.eval_samples": 1,
-        "training.sft.max_steps": 4, "training.dpo.max_steps": 2, "training.sft.max_length": 256,
-        "training.dpo.max_length": 256})
+    path = tmp_path / "flywheel.yaml"
+    path.write_text(json.dumps({
+        "models": {"student": f"hf:{micro_model}", "teacher": None, "cache_dir": str(tmp_path / "cache")},
+        "generation": {"max_new_tokens": 32, "batch_size": 16},
+        "route": {"accept": 1.5, "reject": 1.0}, "curation": {"sft_min_score": 1.0, "dpo_min_margin": 0.2},
+        "flywheel": {"train_tasks": 12, "test_tasks": 12, "samples": 3, "eval_samples": 1},
+        "training": {"sft": {"max_steps": 4, "max_length": 256}, "dpo": {"max_steps": 2, "max_length": 256}}}))
+    return path  # JSON is YAML
 
 
 @pytest.mark.slow
 def test_two_turns_record_data_training_evaluation_and_promotion_and_a_rerun_redoes_nothing(
         store: Store, micro_model: Path, tmp_path: Path) -> None:
     store.add_tasks(extract_tasks("logging") + extract_tasks("tarfile"))
-    config = _config(store, micro_model, tmp_path)
+    config_file = _config_file(micro_model, tmp_path)
+    config = load_config(config_file, {"store.path": str(store.path)})
     said: list[str] = []
-    summaries = run_flywheel(store, config, iterations=2, show_progress=False, say=said.append)  # type: ignore[arg-type]
+    summaries = run_flywheel(store, config, iterations=2, show_progress=False, say=said.append)
     assert [s.iteration for s in summaries] == [0, 1, 2]
     assert summaries[0].champion == f"hf:{micro_model}" and summaries[0].challenger is None
     champion = summaries[0].champion
@@ -50,11 +52,9 @@ def test_two_turns_record_data_training_evaluation_and_promotion_and_a_rerun_red
     assert store.select("generations", role="student", iteration=2)  # turn 2 wrote new documents
     assert any("turn 2" in line for line in said)
     counts = store.counts()
-    command = [sys.executable, "-m", "docflywheel.cli", "--db", str(store.path), "run", "--iterations", "2", "--json"]
-    config_file = tmp_path / "c.yaml"
-    config_file.write_text(json.dumps(json.loads(config.model_dump_json())))  # type: ignore[attr-defined]
-    printed = subprocess.run([*command[:3], "--config", str(config_file), *command[3:]], capture_output=True,
-                             text=True, check=True).stdout
+    command = [sys.executable, "-m", "docflywheel.cli", "--db", str(store.path), "--config", str(config_file),
+               "run", "--iterations", "2", "--json"]
+    printed = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     assert store.counts() == counts  # every turn was recorded: nothing is generated or trained again
     again = json.loads(printed)["iterations"]
     assert [(t["iteration"], t["champion"], t["delta"]) for t in again] == \

@@ -18,10 +18,10 @@ from docflywheel.agents.constitution import Constitution
 from docflywheel.agents.route import decide
 from docflywheel.config import GenerationConfig, RouteConfig
 from docflywheel.eval.judges import verifier_judge
-from docflywheel.eval.scoring import judge_generations, jury_scores
+from docflywheel.eval.scoring import JuryScore, judge_generations, jury_scores
 from docflywheel.generate import generate
 from docflywheel.models.base import Backend
-from docflywheel.records import Task
+from docflywheel.records import Generation, Task
 from docflywheel.store import Store
 
 Progress = Callable[..., None]  # (node, done, total, tokens=0, failed=0), counts so far in the node
@@ -46,6 +46,7 @@ class AgentSettings:
     thresholds: RouteConfig = field(default_factory=RouteConfig)
     iteration: int | None = None
     seed: int = 0
+    critique_top: int | None = None  # critique and revise only each task's best k samples by jury score; None: all
 
 
 def build_agents_graph(store: Store, student: Backend, constitution: Constitution, settings: AgentSettings,
@@ -74,6 +75,9 @@ def build_agents_graph(store: Store, student: Backend, constitution: Constitutio
         tasks = {t.id: t for t in tasks_of(state)}
         originals = store.generations(ids=state["generation_ids"])
         judge_generations(store, tasks, originals, settings.iteration, lambda done, total: report("verify", done, total))
+        if settings.critique_top is not None:
+            originals = _best_per_task(originals, jury_scores(store, [g.id for g in originals]),
+                                       settings.critique_top)
         verdicts = store.judgments_for([g.id for g in originals], judge_kind=verifier_judge.JUDGE_KIND)
         planned = constitutional.plan_critiques(tasks, originals, verdicts, constitution, str(student.spec),
                                                 settings.seed)
@@ -123,3 +127,15 @@ def build_agents_graph(store: Store, student: Backend, constitution: Constitutio
     graph.add_edge("judge", "route")
     graph.add_conditional_edges("route", after_route)
     return graph
+
+
+def _best_per_task(generations: list[Generation], scores: dict[str, JuryScore], k: int) -> list[Generation]:
+    """Each task's k best-scored samples (ties by sample order), in the original order."""
+    ranked: dict[str, list[Generation]] = {}
+    for generation in generations:
+        ranked.setdefault(generation.task_id, []).append(generation)
+    keep = set()
+    for samples in ranked.values():
+        samples.sort(key=lambda g: -(scores[g.id].score if g.id in scores else 0.0))
+        keep.update(g.id for g in samples[:k])
+    return [g for g in generations if g.id in keep]

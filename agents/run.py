@@ -42,10 +42,12 @@ def checkpoint_path(store: Store) -> Path:
 def run_agents(store: Store, config: Config, *, split: str = "train", max_tasks: int | None = None,
                model: str | None = None, teacher: str | None = None, samples: int = 2,
                constitution_path: Path | None = None, iteration: int | None = None,
-               show_progress: bool = True, tasks: Sequence[Task] | None = None) -> AgentsRun:
+               show_progress: bool = True, tasks: Sequence[Task] | None = None,
+               critique_top: int | None = None) -> AgentsRun:
     """Walk generate -> critique -> revise -> judge -> route over up to `max_tasks` tasks of `split`.
 
     tasks: exactly these tasks instead (the loop hands each turn its own window of train tasks).
+    critique_top: critique and revise only each task's best k samples (None: every sample).
     """
     constitution = load_constitution(constitution_path)
     if tasks is None:
@@ -54,9 +56,9 @@ def run_agents(store: Store, config: Config, *, split: str = "train", max_tasks:
         raise InputError(f"no {split} tasks in {store.path}: add some with `docflywheel tasks add-package NAME`")
     student_spec = model or config.models.student
     settings = AgentSettings(samples=samples, generation=config.generation, thresholds=config.route,
-                             iteration=iteration, seed=config.generation.seed)
+                             iteration=iteration, seed=config.generation.seed, critique_top=critique_top)
     thread_id = content_id("agents", [t.id for t in tasks], student_spec, teacher, samples,
-                           config.generation.model_dump(), constitution.model_dump(), iteration)
+                           config.generation.model_dump(), constitution.model_dump(), iteration, critique_top)
     started = time.perf_counter()
     student = load_backend(student_spec, config.generation, config.models.cache_dir)
     teacher_backend = load_backend(teacher, config.generation, config.models.cache_dir) if teacher else None

@@ -65,6 +65,8 @@ class FlywheelConfig(_Section):
     train_tasks: int | None = Field(200, gt=0, description="train tasks the agents document each turn; null: all")
     test_tasks: int | None = Field(100, gt=1, description="test tasks the challenger is scored on; null: all")
     samples: int = Field(4, ge=2, description="documents per train task and turn: the best and worst make the data")
+    critique_top: int | None = Field(1, ge=1, description=(
+        "critique and revise only each task's best k samples (they are the SFT candidates); null: all"))
     eval_samples: int = Field(2, ge=1, description="documents per test task when a model is evaluated")
     train: list[str] = Field(default_factory=lambda: ["sft", "dpo"], description=(
         "training steps in order, each on the model the previous made; distill runs first when a teacher is set"))

@@ -18,6 +18,8 @@ from typing import Any
 from rich.console import Console
 
 from docflywheel.agents.run import run_agents
+from docflywheel.bootstrap import bootstrap_model
+from docflywheel.bootstrap.train import SIZES as BOOTSTRAP_SIZES
 from docflywheel.config import Config
 from docflywheel.errors import InputError
 from docflywheel.eval.agreement import spearman
@@ -75,7 +77,7 @@ def run_flywheel(store: Store, config: Config, *, iterations: int | None = None,
     test_tasks = store.tasks(split="test", limit=settings.test_tasks)
     done = {row["iteration"]: row for row in store.select("iterations", order_by="iteration")}
     if 0 not in done:
-        student = _resolved(config.models.student, config)
+        student = _resolved(config.models.student, config, say)
         say(f"[bold]turn 0[/]: evaluating the starting model {student} on {len(test_tasks)} test tasks")
         started = time.perf_counter()
         evaluation = _evaluate(store, student, config, test_tasks, show_progress)
@@ -98,14 +100,14 @@ def _turn(store: Store, config: Config, turn: int, test_tasks: list[Any], show_p
     champion = current_champion(store)
     if champion is None:
         raise InputError(f"{store.path} has no champion recorded before turn {turn}: run `docflywheel run` again")
-    teacher = _resolved(config.models.teacher, config) if config.models.teacher else None
+    teacher = _resolved(config.models.teacher, config, say) if config.models.teacher else None
     window = _train_window(store, settings.train_tasks, turn)
     say(f"[bold]turn {turn}[/]: agents document {len(window)} train tasks with {champion}")
     # A turn samples with its own seed, so a turn that kept its champion still brings new data.
     turn_config = config.model_copy(update={"generation": config.generation.model_copy(
         update={"seed": config.generation.seed + turn})})
     run_agents(store, turn_config, split="train", model=champion, teacher=teacher, samples=settings.samples,
-               iteration=turn, show_progress=show_progress, tasks=window)
+               iteration=turn, show_progress=show_progress, tasks=window, critique_top=settings.critique_top)
     sizes: dict[str, int] = {}
     datasets: dict[str, str] = {}
     for kind in ("sft", "dpo", "kd"):
@@ -195,9 +197,18 @@ def _ensure_tasks(store: Store, config: Config, say: Say) -> None:
     say(f"added {len(tasks)} tasks from {', '.join(config.tasks.packages)}")
 
 
-def _resolved(spec: str, config: Config) -> str:
-    """A bootstrapped name ('tiny') as the hf:PATH it stands for, so stored model names are explicit."""
+def _resolved(spec: str, config: Config, say: Say | None = None) -> str:
+    """A bootstrapped name ('tiny') as the hf:PATH it stands for, so stored model names are explicit.
+
+    On the offline default the models are ours to make: a bootstrapped name not in the cache yet is
+    trained here first (the same as `docflywheel bootstrap --size NAME`).
+    """
     parsed = parse_spec(spec, config.models.cache_dir)
+    if spec in BOOTSTRAP_SIZES and not Path(parsed.model).exists():
+        (say or print)(f"model '{spec}' is not bootstrapped yet: training it now "
+                       f"(`docflywheel bootstrap --size {spec}`)")
+        bootstrap_model(spec, Path(parsed.model), seed=config.bootstrap.seed,
+                        corpus_chars=config.bootstrap.corpus_chars)
     return str(parsed)
 
 

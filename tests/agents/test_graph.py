@@ -18,6 +18,7 @@ from docflywheel.agents.prompts import template
 from docflywheel.agents.run import AgentsRun, run_agents
 from docflywheel.config import GenerationConfig, load_config
 from docflywheel.errors import InputError, StoreBusy
+from docflywheel.eval.scoring import jury_scores
 from docflywheel.models.base import Completion, GenerationRequest, ModelSpec
 from docflywheel.models.hf import HFBackend
 from docflywheel.store import Store
@@ -179,3 +180,17 @@ def test_a_rerun_takes_in_human_labels_without_calling_the_model(store: Store, m
     latest = [r for r in store.routes([item]) if "labelled by a person" in (r["reason"] or "")]
     assert len(latest) == 1 and latest[0]["decision"] == "accepted" and routed[item] == "review"
     assert again.routes.get("accepted", 0) == first.routes.get("accepted", 0) + 1
+
+
+def test_critique_top_critiques_only_each_tasks_best_sample(store: Store, micro_model: Path, tmp_path: Path) -> None:
+    _fill(store)
+    result = run_agents(store, _config(store.path, tmp_path), split="all", max_tasks=4, model=f"hf:{micro_model}",
+                        samples=3, show_progress=False, critique_top=1)
+    assert (result.generations, result.critiques) == (12, 4)
+    scores = jury_scores(store, [g.id for g in store.generations(role="student")])
+    by_task: dict[str, list[float]] = {}
+    for g in store.generations(role="student"):
+        by_task.setdefault(g.task_id, []).append(scores[g.id].score)
+    for critique in store.critiques(store.digest("critiques")):
+        [parent] = store.generations(ids=[critique["generation_id"]])
+        assert scores[parent.id].score == max(by_task[parent.task_id])

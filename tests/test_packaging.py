@@ -27,5 +27,6 @@ def test_the_wheel_installs_only_docflywheel_with_its_data_files(tmp_path: Path)
             assert f"{installed}/{inside}" in names, f"{folder}/{inside} is not in the wheel: list it in pyproject.toml"
     assert "docflywheel/agents/prompts/document.jinja" in names
     assert "docflywheel/migrations/001_initial.sql" in names
+    assert "docflywheel/bootstrap/pretrained/tiny/model.safetensors" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "docflywheel = docflywheel.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()

@@ -18,7 +18,7 @@ from typing import Any
 from rich.console import Console
 
 from docflywheel.agents.run import run_agents
-from docflywheel.bootstrap import bootstrap_model
+from docflywheel.bootstrap import provide_model
 from docflywheel.bootstrap.train import SIZES as BOOTSTRAP_SIZES
 from docflywheel.config import Config
 from docflywheel.errors import InputError
@@ -201,14 +201,14 @@ def _resolved(spec: str, config: Config, say: Say | None = None) -> str:
     """A bootstrapped name ('tiny') as the hf:PATH it stands for, so stored model names are explicit.
 
     On the offline default the models are ours to make: a bootstrapped name not in the cache yet is
-    trained here first (the same as `docflywheel bootstrap --size NAME`).
+    copied from the package (tiny ships with it) or trained here (`docflywheel bootstrap --size NAME`).
     """
     parsed = parse_spec(spec, config.models.cache_dir)
     if spec in BOOTSTRAP_SIZES and not Path(parsed.model).exists():
-        (say or print)(f"model '{spec}' is not bootstrapped yet: training it now "
-                       f"(`docflywheel bootstrap --size {spec}`)")
-        bootstrap_model(spec, Path(parsed.model), seed=config.bootstrap.seed,
-                        corpus_chars=config.bootstrap.corpus_chars)
+        folder, how = provide_model(spec, Path(parsed.model), seed=config.bootstrap.seed,
+                                    corpus_chars=config.bootstrap.corpus_chars)
+        (say or print)(f"model '{spec}': {'copied the shipped' if how == 'shipped' else 'trained a'} "
+                       f"bootstrapped model into {folder} (remake it with `docflywheel bootstrap --size {spec}`)")
     return str(parsed)
 
 

@@ -125,6 +125,33 @@ def _recipe(size: str, steps: int | None, minutes: float | None, corpus_chars: i
     return SIZES[size]
 
 
+SHIPPED = Path(__file__).with_name("pretrained")  # models that ship with the package, each with its card
+
+
+def provide_model(size: str, out_dir: Path, *, seed: int = 0, corpus_chars: int | None = None,
+                  show_progress: bool = True) -> tuple[Path, str]:
+    """A bootstrapped model in `out_dir`: the shipped one where it was made with these settings, else trained.
+
+    Returns the folder and how it got there ("shipped", "cached" or "trained"). The shipped tiny model
+    is what `docflywheel bootstrap --size tiny --seed 0 --steps 745` makes (its bootstrap.json says so).
+    """
+    out_dir = Path(out_dir).expanduser()
+    if (out_dir / CARD).exists():
+        return out_dir, "cached"
+    shipped = SHIPPED / size
+    if (shipped / CARD).exists() and corpus_chars is None:
+        card = json.loads((shipped / CARD).read_text(encoding="utf-8"))
+        if card.get("seed") == seed:
+            partial = _prepare(out_dir)
+            shutil.copytree(shipped, partial, dirs_exist_ok=True)
+            if out_dir.exists():
+                out_dir.rmdir()  # empty: _prepare refuses a folder with anything but a model in it
+            partial.replace(out_dir)
+            return out_dir, "shipped"
+    bootstrap_model(size, out_dir, seed=seed, corpus_chars=corpus_chars, show_progress=show_progress)
+    return out_dir, "trained"
+
+
 def _prepare(out_dir: Path) -> Path:
     """A fresh sibling folder to write into; it replaces `out_dir` only once everything is saved."""
     if out_dir.exists() and (not out_dir.is_dir() or (any(out_dir.iterdir()) and not (out_dir / CARD).exists())):

@@ -114,3 +114,19 @@ def test_bad_arguments_are_one_line_input_errors(tmp_path: Path, kwargs: dict, m
         bootstrap_model(out_dir=tmp_path / "x", show_progress=False, **kwargs)
     assert "\n" not in str(caught.value)
     assert not (tmp_path / "x").exists() and not (tmp_path / "x.partial").exists()
+
+
+def test_the_shipped_tiny_model_is_provided_once_and_generates(tmp_path: Path) -> None:
+    from docflywheel.bootstrap import SHIPPED, provide_model
+    from docflywheel.config import GenerationConfig
+    from docflywheel.models import load_backend
+    from docflywheel.models.base import GenerationRequest
+
+    card = json.loads((SHIPPED / "tiny" / "bootstrap.json").read_text())
+    assert card["command"] == f"docflywheel bootstrap --size tiny --seed 0 --steps {card['steps']}"
+    folder, how = provide_model("tiny", tmp_path / "tiny")
+    assert how == "shipped" and provide_model("tiny", folder)[1] == "cached"
+    backend = load_backend(f"hf:{folder}", GenerationConfig(max_new_tokens=8), tmp_path)
+    [reply] = backend.generate([GenerationRequest([{"role": "user", "content": "Document: def f(x): return x"}],
+                                                  max_new_tokens=8, temperature=0.0)])
+    assert reply.tokens_out and reply.finish_reason != "error"

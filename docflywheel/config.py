@@ -41,9 +41,9 @@ class GenerationConfig(_Section):
 class RouteConfig(_Section):
     """Where a judged generation goes, by its jury score on the 1-5 scale (eval/jury.yaml)."""
 
-    accept: float = Field(3.4, ge=1, le=5, description="jury score at or above which it goes to curation")
-    reject: float = Field(2.2, ge=1, le=5, description="jury score below which it is rejected")
-    max_spread: float = Field(1.5, gt=0, description="judges further apart than this send it to human review")
+    accept: float = Field(2.6, ge=1, le=5, description="jury score at or above which it goes to curation")
+    reject: float = Field(1.8, ge=1, le=5, description="jury score below which it is rejected")
+    max_spread: float = Field(1.8, gt=0, description="judges further apart than this send it to human review")
 
 
 class BootstrapConfig(_Section):
@@ -62,8 +62,8 @@ class FlywheelConfig(_Section):
     """One turn of `docflywheel run`: agents on train tasks, curate, train, evaluate on test tasks, promote."""
 
     iterations: int = Field(2, ge=1, description="turns of the loop a run makes sure are done")
-    train_tasks: int | None = Field(200, gt=0, description="train tasks the agents document each turn; null: all")
-    test_tasks: int | None = Field(100, gt=1, description="test tasks the challenger is scored on; null: all")
+    train_tasks: int | None = Field(120, gt=0, description="train tasks the agents document each turn; null: all")
+    test_tasks: int | None = Field(80, gt=1, description="test tasks the challenger is scored on; null: all")
     samples: int = Field(4, ge=2, description="documents per train task and turn: the best and worst make the data")
     critique_top: int | None = Field(1, ge=1, description=(
         "critique and revise only each task's best k samples (they are the SFT candidates); null: all"))

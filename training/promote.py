@@ -17,6 +17,9 @@ from docflywheel.records import content_id
 from docflywheel.store import Store
 
 
+MIN_GUARD_TASKS = 10  # a member scored on fewer shared tasks (examples, say) is too sparse to guard on
+
+
 @dataclass(frozen=True)
 class Comparison:
     champion: str
@@ -39,7 +42,7 @@ def compare(challenger: Evaluation, champion: Evaluation, *, tolerance: float = 
     for member, theirs in champion.members.items():
         ours = challenger.members.get(member, {})
         both = [t for t in shared if t in theirs and t in ours]
-        if both:
+        if len(both) >= MIN_GUARD_TASKS:
             change = float(np.mean([ours[t] - theirs[t] for t in both]))
             if change < -tolerance:
                 regressions[member] = change

@@ -33,7 +33,9 @@ def decide(generation_id: str, jury: JuryScore | None, thresholds: RouteConfig, 
             decision, reason = "accepted", f"jury score {mean:.2f}, spread {spread:.2f}"
         else:
             decision, reason = "review", f"jury score {mean:.2f} is between reject and accept"
-    members = sorted(jury.members.items()) if jury else []
+    # Rounded: reference similarity moves in the 7th digit with the batch a text was embedded in, and a rerun
+    # after a kill must find the same route id.
+    members = sorted((name, round(score, 4)) for name, score in jury.members.items()) if jury else []
     key = content_id("route", generation_id, members, thresholds.model_dump())
     return {"id": key, "generation_id": generation_id, "decision": decision, "score": mean, "spread": spread,
             "reason": reason, "iteration": iteration}

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from langgraph.checkpoint.sqlite import SqliteSaver
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from docflywheel.agents.constitution import load_constitution
@@ -65,7 +66,8 @@ def run_agents(store: Store, config: Config, *, split: str = "train", max_tasks:
     connection = sqlite3.connect(checkpoint_path(store), check_same_thread=False)
     try:
         with Progress(TextColumn("[bold]{task.description:>8}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), TextColumn("{task.fields[info]}"), disable=not show_progress) as progress:
+                      TimeElapsedColumn(), TextColumn("{task.fields[info]}"), disable=not show_progress,
+                      console=Console(stderr=True)) as progress:
             bars: dict[str, TaskID] = {node: progress.add_task(node, total=None, info="") for node in NODES}
             node_started: dict[str, float] = {}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 import yaml
@@ -23,6 +23,8 @@ tasks_app = typer.Typer(help="Documentation tasks: extract, import, export, list
 app.add_typer(tasks_app, name="tasks")
 agents_app = typer.Typer(help="The LangGraph agents: write, critique, revise, judge, route.", no_args_is_help=True)
 app.add_typer(agents_app, name="agents")
+labels_app = typer.Typer(help="Human labels: import them from CSV or JSONL.", no_args_is_help=True)
+app.add_typer(labels_app, name="labels")
 console = Console(soft_wrap=True)
 
 
@@ -161,7 +163,7 @@ def bootstrap(
 
 @app.command()
 def generate(
-    model: Annotated[Optional[str], typer.Option(help="model spec: tiny, hf:PATH, vllm:PATH or openai:URL#MODEL [default: models.student]")] = None,
+    model: Annotated[Optional[str], typer.Option(help="model spec: tiny, hf:PATH, vllm:PATH or openai:URL#MODEL (its key from $OPENAI_API_KEY) [default: models.student]")] = None,
     tasks: Annotated[str, typer.Option(help="which split to document: train, dev, test or all")] = "train",
     n: Annotated[int, typer.Option(min=1, help="samples per task")] = 1,
     max_tasks: Annotated[Optional[int], typer.Option(min=1, help="document at most this many tasks")] = None,
@@ -226,34 +228,87 @@ def agents_run(
 
 @app.command()
 def agreement(
-    file: Annotated[Path, typer.Argument(help="a human-labelled file (or its folder), e.g. the crupi2025 CSV in shared/data/human")],
-    format: Annotated[str, typer.Option("--format", help="crupi2025, haque2022 or shi2022")] = "crupi2025",
-    judge: Annotated[str, typer.Option(help="default (the recommended judge for the format), learned, reference or constant")] = "default",
+    file: Annotated[Path, typer.Argument(help="a human-labelled file (or its folder), e.g. the crupi2025 CSV in shared/data/human; for --format labels a store (.duckdb) or a labels CSV / JSONL about the --db store's generations")],
+    format: Annotated[str, typer.Option("--format", help="crupi2025, haque2022, shi2022 (pointwise), autoj, hh-rlhf (pairwise) or labels (a store's human labels)")] = "crupi2025",
+    judge: Annotated[str, typer.Option(help="default (the recommended judge for the format); pointwise: learned, reference, constant; autoj / hh-rlhf: learned, relevance, longer, tie; labels: jury, longer, constant")] = "default",
     folds: Annotated[int, typer.Option(min=2, help="cross-validation folds for a fitted judge")] = 5,
     seed: Annotated[int, typer.Option(help="seed of the folds and the bootstrap")] = 0,
+    limit: Annotated[Optional[int], typer.Option(min=2, help="autoj / hh-rlhf: judge only the first N pairs")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
     """How far a judge agrees with people on a human-labelled file.
 
-    Per criterion: Krippendorff's alpha (ordinal) against the rater median, quadratic-weighted kappa and
-    Spearman, each with a 95% bootstrap interval. A fitted judge is scored out of fold only.
+    Pointwise, per criterion: Krippendorff's alpha (ordinal) against the rater median, quadratic-weighted
+    kappa and Spearman. Pairs: accuracy with and without ties, position consistency (both orders judged)
+    and length bias. Each with a 95% bootstrap interval; a fitted judge is scored out of fold only.
     """
+    from rich.progress import Progress
+
     from docflywheel.eval.agreement import Bootstrap
     from docflywheel.eval.benchmark import agreement_report
 
     if not file.exists():
         raise FlywheelError(f"{file}: no such file or folder: give the path of a human-labelled file")
-    report = agreement_report(file, format, judge, n_splits=folds, seed=seed, bootstrap=Bootstrap(seed=seed))
+    with Progress(console=Console(stderr=True), disable=as_json, transient=True) as bar:
+        task = bar.add_task("judging", total=None)
+        report = agreement_report(file, format, judge, n_splits=folds, seed=seed, bootstrap=Bootstrap(seed=seed),
+                                  limit=limit, store=_store(),
+                                  progress=lambda done, total: bar.update(task, completed=done, total=total))
     if as_json:
         print(json.dumps(report))
         return
-    table = Table("criterion", "alpha [95% CI]", "kappa", "Spearman", "n",
-                  title=f"{report['judge']} judge vs the rater median: {file.name} ({report['fitted']})")
-    for criterion, figures in report["criteria"].items():
-        alpha = figures["alpha"]
-        table.add_row(criterion, f"{alpha['value']:.3f} [{alpha['ci_low']:.3f}, {alpha['ci_high']:.3f}]",
-                      f"{figures['kappa']['value']:.3f}", f"{figures['spearman']['value']:.3f}", str(alpha["n"]))
-    console.print(table)
+    if report.get("criteria"):
+        table = Table("criterion", "alpha [95% CI]", "kappa", "Spearman", "n",
+                      title=f"{report['judge']} judge vs the rater median: {file.name} ({report['fitted']})")
+        for criterion, figures in report["criteria"].items():
+            alpha = figures["alpha"]
+            table.add_row(criterion, _interval(alpha), _value(figures["kappa"]), _value(figures["spearman"]),
+                          str(alpha["n"]))
+        console.print(table)
+    if report.get("pairwise"):
+        table = Table("criterion", "accuracy [95% CI]", "without ties", "position consistency", "length bias",
+                      "people's length bias", "n",
+                      title=f"{report['judge']} judge vs people's verdicts: {file.name} ({report['fitted']})")
+        for criterion, f in report["pairwise"].items():
+            if not f.get("n"):
+                table.add_row(criterion, "no judged pairs", "", "", "", "", "0")
+                continue
+            consistency = _interval(f["position_consistency"]) + (" (symmetric judge)" if f["symmetric_judge"] else "")
+            table.add_row(criterion, _interval(f["accuracy"]), _interval(f["accuracy_without_ties"]), consistency,
+                          _interval(f["length_bias"]), _value(f["human_length_bias"]), str(f["n"]))
+        console.print(table)
+        for name, figures in report.get("baselines", {}).items():
+            console.print(f"baseline {name}: accuracy {_value(figures['accuracy'])}, without ties "
+                          f"{_value(figures['accuracy_without_ties'])}")
+    if report.get("limit"):
+        console.print(f"judged only the {report['limit']}")
+
+
+def _value(estimate: dict[str, Any] | None) -> str:
+    return "-" if not estimate or estimate["value"] is None else f"{estimate['value']:.3f}"
+
+
+def _interval(estimate: dict[str, Any] | None) -> str:
+    if not estimate or estimate["value"] is None:
+        return "-"
+    if estimate["ci_low"] is None:
+        return _value(estimate)
+    return f"{estimate['value']:.3f} [{estimate['ci_low']:.3f}, {estimate['ci_high']:.3f}]"
+
+
+@labels_app.command("import")
+def labels_import(file: Annotated[Path, typer.Argument(help="CSV or JSONL file: one label per row")]) -> None:
+    """Store human labels from a CSV or JSONL file: all of them or none.
+
+    Pointwise rows: generation_id, criterion, score (1-5), annotator[, comment]. Pairwise rows:
+    generation_id, generation_b_id, criterion, verdict (a, b or tie), annotator[, comment].
+    Every generation must be in the store; importing the same file again stores nothing new.
+    """
+    from docflywheel.labels import import_labels
+
+    result = import_labels(_store(), file)
+    console.print(f"{file}: {result.read} labels read ({result.pointwise} pointwise, {result.pairwise} pairwise), "
+                  f"{result.new} new, {result.read - result.new} already stored")
 
 
 @app.command()
@@ -305,7 +360,7 @@ def train(
     dataset: Annotated[str, typer.Option(help="id of a stored data set (table datasets)")],
     base: Annotated[Optional[str], typer.Option(help="model spec to train: tiny, hf:PATH[#ADAPTER] [default: models.student]")] = None,
     teacher: Annotated[Optional[str], typer.Option(help="teacher model spec, for distill [default: models.teacher]")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="folder for checkpoints and the new model [default: the cache folder/runs/RUN_ID]")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="folder for checkpoints and the new model [default: the cache folder/runs/KIND-RUNID]")] = None,
     full: Annotated[bool, typer.Option("--full", help="fine-tune every weight instead of a LoRA adapter")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
@@ -315,14 +370,11 @@ def train(
     config. The same run asked again returns its recorded result without training.
     """
     from docflywheel.models import parse_spec
-    from docflywheel.training.distill import train_distill
-    from docflywheel.training.dpo import train_dpo
-    from docflywheel.training.runs import run_id, training_spec
-    from docflywheel.training.sft import train_sft
+    from docflywheel.training.trainers import KINDS, run_folder, train
 
     cfg = state.config
-    if kind not in ("sft", "dpo", "distill"):
-        raise FlywheelError(f"unknown training kind '{kind}': choose sft, dpo or distill")
+    if kind not in KINDS:
+        raise FlywheelError(f"unknown training kind '{kind}': choose {', '.join(KINDS)}")
     settings = getattr(cfg.training, kind)
     if full:
         settings = settings.model_copy(update={"full": True})
@@ -332,15 +384,8 @@ def train(
         if not (teacher or cfg.models.teacher):
             raise FlywheelError("distill needs a teacher: pass --teacher SPEC or set models.teacher")
         teacher_spec = str(parse_spec(teacher or cfg.models.teacher, cfg.models.cache_dir))
-    folder = out or cfg.models.cache_dir / "runs" / run_id(
-        kind, dataset, training_spec(spec), settings, training_spec(teacher_spec) if teacher_spec else None)
-    show = not as_json
-    if kind == "sft":
-        result = train_sft(_store(), dataset, spec, folder, settings, show_progress=show)
-    elif kind == "dpo":
-        result = train_dpo(_store(), dataset, spec, folder, settings, show_progress=show)
-    else:
-        result = train_distill(_store(), dataset, spec, teacher_spec, folder, settings, show_progress=show)
+    folder = out or run_folder(cfg.models.cache_dir / "runs", kind, dataset, spec, settings, teacher_spec)
+    result = train(_store(), kind, dataset, spec, folder, settings, teacher=teacher_spec, show_progress=not as_json)
     if as_json:
         print(json.dumps({"run_id": result.run_id, "kind": result.kind, "spec": result.spec,
                           "artifact_path": str(result.artifact_path), "reused": result.reused, "metrics": result.metrics}))
@@ -361,7 +406,8 @@ def run_loop(
     """The whole flywheel, N turns: agents -> curate -> train -> evaluate -> promote; resumes a killed run.
 
     Turn 0 scores the starting model on the test tasks; each turn then documents train tasks with the
-    champion, curates SFT / DPO / KD sets, trains (distill where a teacher is set, then SFT, then DPO),
+    champion, curates SFT / DPO / KD sets, trains (distill where a teacher is set and scores above the
+    champion on the test tasks, then SFT, then DPO),
     scores the challenger on the same test tasks and promotes it only when its gain has a bootstrap
     interval above zero and no jury member regresses. Turns already recorded are kept.
     """
@@ -374,14 +420,15 @@ def run_loop(
         print(json.dumps({"store": str(store.path), "iterations": [s.as_dict() for s in summaries]}))
         return
     table = Table("turn", "champion score [95% CI]", "delta [95% CI]", "promoted", "sft", "dpo", "kd",
-                  "train loss", "agreement", title="docflywheel run")
+                  "train loss", "teacher", "agreement", title="docflywheel run")
     for s in summaries:
         delta = "" if s.delta is None else f"{s.delta:+.3f} [{s.delta_ci_low:+.3f}, {s.delta_ci_high:+.3f}]"
         losses = ", ".join(f"{k} {v:.3f}" for k, v in s.training_loss.items() if v is not None)
         agree = f"rho {s.agreement['spearman']:.2f} (n={s.agreement['labelled']})" if s.agreement else "no labels"
+        teacher = "" if not s.teacher else f"{s.teacher['score']:.3f}, {'used' if s.teacher['used'] else 'not used'}"
         table.add_row(str(s.iteration), f"{s.champion_score:.3f} [{s.ci_low:.3f}, {s.ci_high:.3f}]", delta,
                       "yes" if s.promoted else "-", *(str(s.datasets.get(k, "")) for k in ("sft", "dpo", "kd")),
-                      losses, agree)
+                      losses, teacher, agree)
     console.print(table)
     console.print(f"champion: {summaries[-1].champion}")
 

@@ -11,6 +11,10 @@ class InputError(FlywheelError):
     """A file, argument or field given to us is not what it should be."""
 
 
+class NothingToTrain(InputError):
+    """A data set has rows, but none that the trainer can learn from (e.g. every prompt fills the context)."""
+
+
 class ConfigError(InputError):
     """The YAML config or a flag does not validate."""
 

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from docflywheel.agents.prompts import document_prompt, prompt_hash
@@ -69,7 +70,8 @@ def generate(store: Store, backend: Backend, tasks: Sequence[Task], n: int, sett
     counts = {"written": 0, "failed": 0, "tokens": 0}
     started = time.perf_counter()
     with Progress(TextColumn("[bold]generate"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TextColumn("{task.fields[speed]}"), disable=not show_progress) as progress:
+                  TextColumn("{task.fields[speed]}"), disable=not show_progress,
+                  console=Console(stderr=True)) as progress:
         bar = progress.add_task("generate", total=len(todo), speed="")
 
         def write(start: int, completions: list[Completion]) -> None:

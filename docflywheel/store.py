@@ -23,6 +23,10 @@ from docflywheel.records import Generation, Task
 
 _MIGRATION_NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
 _JSON_COLUMNS = {"sampling", "evidence", "filter", "data", "config", "metrics"}
+# The store needs only what DuckDB links in (json, parquet, icu). Without this, opening a SQLite file makes DuckDB
+# download its sqlite_scanner extension from the network.
+_NO_EXTENSIONS = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+_SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 def migrations() -> list[tuple[int, str, str]]:
@@ -62,7 +66,7 @@ class Store:
         delay = 0.05
         while True:
             try:
-                con = duckdb.connect(str(self.path), read_only=read_only)
+                con = duckdb.connect(str(self.path), read_only=read_only, config=_NO_EXTENSIONS)
                 break
             except duckdb.IOException as error:
                 if not _is_lock_error(error):
@@ -72,7 +76,7 @@ class Store:
                     who = f"process {holder.group(1)}" if holder else "another process"
                     raise StoreBusy(
                         f"store {self.path} is busy: {who} has held its write lock for "
-                        f"{self.busy_timeout_s:.0f} s; wait for it to finish or raise store.busy_timeout_s"
+                        f"{self.busy_timeout_s:g} s; wait for it to finish or raise store.busy_timeout_s"
                     ) from error
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)
@@ -80,10 +84,18 @@ class Store:
                 raise self._open_error(error) from error
         try:
             yield con
+        except duckdb.IOException as error:
+            # A file that opens can still fail on the blocks a query reads (truncated, checksum mismatch).
+            first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise StoreError(f"cannot read store {self.path} ({first_line}); it may be corrupt or truncated: "
+                             "restore it from a copy or pass another --db") from error
         finally:
             con.close()
 
     def _open_error(self, error: Exception) -> StoreError:
+        if _has_header(self.path, _SQLITE_HEADER):
+            return StoreError(f"cannot open store {self.path}: it is a SQLite database, not a DuckDB file: "
+                              "pass another --db (nothing was changed)")
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         return StoreError(
             f"cannot open store {self.path} ({first_line}); it may be corrupt or not a DuckDB file: "
@@ -542,6 +554,14 @@ def _to_arrow(rows: Sequence[dict[str, Any]]) -> pa.Table:
         for row in rows
     ]
     return pa.Table.from_pylist(prepared)
+
+
+def _has_header(path: Path, header: bytes) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(len(header)) == header
+    except OSError:
+        return False
 
 
 def _looks_like_duckdb(path: Path) -> bool:

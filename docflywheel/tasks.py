@@ -161,6 +161,9 @@ def read_jsonl(path: Path) -> list[Task]:
     except UnicodeDecodeError as error:
         line = raw[: error.start].count(b"\n") + 1
         raise InputError(f"{path}:{line}: not UTF-8 text (byte {error.start}): save the file as UTF-8") from None
+    if text.lstrip().startswith("["):
+        raise InputError(f"{path}: holds a JSON array, not JSONL: write one task object per line "
+                         f"(`jq -c '.[]' {path}` does it)")
     tasks = []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():

@@ -1,8 +1,10 @@
 """Judge-human agreement on a human-labelled file: the figures `docflywheel agreement` prints.
 
 Formats: crupi2025 (code + summary, three criteria 1-5, any language), haque2022 and shi2022 (summary vs
-reference, similarity only: neither ships the code). Judges: "learned" (cross-validated, crupi2025 only),
-"reference" (similarity to the human reference, no fitting), "constant" (the scale's midpoint, a floor).
+reference, similarity only: neither ships the code); the pairwise autoj and hh-rlhf (eval/pairwise_report.py);
+labels, a store's human labels against its jury (eval/label_agreement.py). Pointwise judges: "learned"
+(cross-validated, crupi2025 only), "reference" (similarity to the human reference, no fitting), "constant" (the
+scale's midpoint, a floor).
 """
 
 from __future__ import annotations
@@ -22,20 +24,32 @@ from docflywheel.eval.human_data import CRUPI_CRITERIA, CRUPI_SCALE, CrupiItem, 
 from docflywheel.eval.human_data_extra import HAQUE_SCALE, SHI_SCALE, load_haque, load_shi
 from docflywheel.eval.judges.learned import LearnedJudge, cross_validate
 from docflywheel.eval.judges.reference import ReferenceJudge
+from docflywheel.eval.label_agreement import labels_report
+from docflywheel.eval.pairwise_report import PAIRWISE_FORMATS, Progress, pairwise_report
+from docflywheel.store import Store
 
-FORMATS = ("crupi2025", "haque2022", "shi2022")
+POINTWISE_FORMATS = ("crupi2025", "haque2022", "shi2022")
+FORMATS = (*POINTWISE_FORMATS, *PAIRWISE_FORMATS, "labels")
 JUDGES = ("default", "learned", "reference", "constant")
 DEFAULT_JUDGE = {"crupi2025": "learned", "haque2022": "reference", "shi2022": "reference"}
 HUMAN_WRITTEN = "human_written"  # crupi2025's generated_by for the original docstring: the reference
 
 
 def agreement_report(path: str | Path, fmt: str, judge: str = "default", *, n_splits: int = 5, seed: int = 0,
-                     bootstrap: Bootstrap = Bootstrap()) -> dict[str, Any]:
+                     bootstrap: Bootstrap = Bootstrap(), limit: int | None = None, store: Store | None = None,
+                     progress: Progress | None = None) -> dict[str, Any]:
     """Per criterion: ordinal alpha, weighted kappa and Spearman vs the rater median, with 95% intervals.
 
     judge: one of JUDGES; "default" is DEFAULT_JUDGE[fmt]. The learned judge is scored out of fold
     (`n_splits`-fold GroupKFold by function, `seed`), never on items it was fitted on.
+    Pairwise formats (`pairwise_report`) report accuracy, position consistency and length bias instead;
+    limit: their first N pairs. labels (`labels_report`): `store` holds the generations a labels file names.
     """
+    if fmt in PAIRWISE_FORMATS:
+        return pairwise_report(path, fmt, judge, limit=limit, n_splits=n_splits, seed=seed, bootstrap=bootstrap,
+                               progress=progress)
+    if fmt == "labels":
+        return labels_report(path, judge, store=store, bootstrap=bootstrap)
     if fmt not in FORMATS:
         raise InputError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
     if judge not in JUDGES:

@@ -6,17 +6,14 @@ A malformed row raises `InputError` naming the file, the line (of the row's star
 from __future__ import annotations
 
 import csv
-import gzip
-import json
 import re
 import statistics
-import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
 
 from docflywheel.errors import InputError
+from docflywheel.jsonl import open_text, records
 
 CRUPI_CRITERIA = {"content_adequacy": "CA", "conciseness": "Conciseness", "fluency": "Fluency"}
 CRUPI_RATERS = 3
@@ -90,7 +87,7 @@ def load_crupi(path: str | Path) -> list[CrupiItem]:
     language = match.group(1).lower() if match else None
     rating_columns = [f"{prefix}_{i}" for prefix in CRUPI_CRITERIA.values() for i in range(1, CRUPI_RATERS + 1)]
     items = []
-    with _open(path) as fh:
+    with open_text(path) as fh:
         reader = csv.reader(fh)
         try:
             header = next(reader, None)
@@ -142,7 +139,7 @@ def load_autoj(path: str | Path) -> list[AutojItem]:
     """Auto-J's pairwise jsonl: prompt, "response 1", "response 2", label 0/1/2, scenario."""
     path = Path(path)
     items = []
-    for line, record in _jsonl(path):
+    for line, record in records(path):
         for field in ("prompt", "response 1", "response 2", "scenario"):
             _require_str(path, line, record, field)
         label = record.get("label")
@@ -166,7 +163,7 @@ def load_hh_rlhf(path: str | Path) -> list[HHItem]:
         return [item for file in files for item in load_hh_rlhf(file)]
     subset = path.name.split(".")[0]
     items = []
-    for line, record in _jsonl(path):
+    for line, record in records(path):
         for field in ("chosen", "rejected"):
             _require_str(path, line, record, field)
             if _HH_LAST_TURN not in record[field]:
@@ -178,34 +175,6 @@ def load_hh_rlhf(path: str | Path) -> list[HHItem]:
 
 def _last_turn(dialogue: str) -> str:
     return dialogue[dialogue.rfind(_HH_LAST_TURN) + len(_HH_LAST_TURN):].strip()
-
-
-def _open(path: Path) -> Any:
-    if not path.is_file():
-        raise InputError(f"{path}: no such file; give the path to the data file")
-    if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8", newline="")
-    return path.open(encoding="utf-8", newline="")
-
-
-def _jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    line = 0
-    try:
-        with _open(path) as fh:
-            for line, text in enumerate(fh, start=1):
-                if not text.strip():
-                    continue
-                try:
-                    record = json.loads(text)
-                except json.JSONDecodeError as exc:
-                    raise InputError(f"{path}:{line}: not valid JSON ({exc.msg} at column {exc.colno}); "
-                                     f"each line must be one JSON object") from None
-                if not isinstance(record, dict):
-                    raise InputError(f"{path}:{line}: expected a JSON object, got {type(record).__name__}")
-                yield line, record
-    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}:{line + 1}: cannot read the file ({exc}); is it a complete, "
-                         f"UTF-8 {'gzip ' if path.suffix == '.gz' else ''}jsonl file?") from None
 
 
 def _require_str(path: Path, line: int, record: dict[str, Any], field: str) -> None:

@@ -232,12 +232,28 @@ def _run_snippet(workdir: str) -> int:
             traceback.print_exception(type(exc), exc, exc.__traceback__.tb_next if exc.__traceback__ else None)
         except MemoryError:
             print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        except OSError:
+            pass  # stderr itself is past the file-size limit
         if isinstance(exc, MemoryError):
             return MEMORY_EXIT
         if isinstance(exc, OSError) and exc.errno == errno.EFBIG:
             return FILE_SIZE_EXIT
         return DENIED_EXIT if _is_denial(exc) else 1
     return 0
+
+
+def _flush_stderr() -> None:
+    try:
+        sys.stderr.flush()
+    except (OSError, ValueError):  # a flood past RLIMIT_FSIZE: what cannot be written is lost anyway
+        pass
+
+
+def _kill_quietly(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass  # it ended on its own in the meantime
 
 
 def _exit_status(exc: SystemExit) -> int:
@@ -283,7 +299,7 @@ def _init_of_namespace(spec: dict[str, Any], applied: list[str]) -> int:
         except BaseException:  # noqa: BLE001 - a failure to confine; the parent reads it from stderr
             traceback.print_exc()
             code = 1
-        sys.stderr.flush()
+        _flush_stderr()
         os._exit(code)
     os.close(spec["report_fd"])
     while True:
@@ -312,11 +328,11 @@ def main(spec: dict[str, Any]) -> int:
         except BaseException:  # noqa: BLE001 - the parent reads the reason from stderr
             traceback.print_exc()
             code = 1
-        sys.stderr.flush()
+        _flush_stderr()
         os._exit(code)
     os.close(spec["report_fd"])
     # The parent asks for an early end with SIGTERM; killing the namespace's init ends everything in it.
-    signal.signal(signal.SIGTERM, lambda *_: os.kill(init, signal.SIGKILL))
+    signal.signal(signal.SIGTERM, lambda *_: _kill_quietly(init))
     code = os.waitstatus_to_exitcode(os.waitpid(init, 0)[1])
     return code if code >= 0 else 128 - code
 

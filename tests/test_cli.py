@@ -50,7 +50,7 @@ BAD_FILES = [
     ("wrongtype.jsonl", json.dumps(GOOD) + "\n" + json.dumps({**GOOD, "qualname": 5}) + "\n", "wrongtype.jsonl:2: field 'qualname': Input should be a valid string"),
     ("kind.jsonl", json.dumps({**GOOD, "kind": "poem"}) + "\n", "kind.jsonl:1: field 'kind': Input should be 'function', 'class', 'module', 'tutorial' or 'troubleshooting'"),
     ("extra.jsonl", json.dumps({**GOOD, "colour": "red"}) + "\n", "extra.jsonl:1: field 'colour': Extra inputs are not permitted"),
-    ("array.jsonl", "[1, 2]\n", "array.jsonl:1: expected a JSON object with qualname, kind and code, got list"),
+    ("array.jsonl", "[1, 2]\n", "array.jsonl: holds a JSON array, not JSONL: write one task object per line"),
     ("latin1.jsonl", json.dumps(GOOD).encode() + b"\n" + '{"qualname": "caf\xe9"}'.encode("latin-1") + b"\n", "latin1.jsonl:2: not UTF-8 text (byte 105): save the file as UTF-8"),
     ("nul.jsonl", b'{"qualname": "a\x00"}\n', "nul.jsonl:1: binary content (NUL byte): a task file is UTF-8 JSON, one object per line"),
     ("empty.jsonl", "\n\n", "empty.jsonl: holds no tasks: write one JSON object per line"),

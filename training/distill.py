@@ -14,12 +14,11 @@ import torch
 import torch.nn.functional as F
 from peft import PeftModel
 
-from docflywheel.bootstrap.train import torch_threads
 from docflywheel.models.base import ModelSpec
 from docflywheel.store import Store
 from docflywheel.training.config import DistillSettings
-from docflywheel.training.runs import (TrainingResult, fit, load_model, load_tokenizer, open_run, plain_weights, quiet,
-                                       read_rows, training_spec)
+from docflywheel.training.runs import (TrainingResult, fit, load_model, load_tokenizer, open_run, read_rows,
+                                       training_spec)
 from docflywheel.training.sft import ReplyLossSFTTrainer, loss_on, reply_logits, sft_trainer
 
 
@@ -36,10 +35,7 @@ def train_distill(store: Store, dataset_id: str, student: str, teacher: str, out
     run = open_run(store, "distill", dataset_id, student_spec, settings, out_dir, iteration, teacher_spec)
     if run.finished is not None:
         return run.finished
-    with run.recording(), quiet(), torch_threads(settings.threads):
-        base_path = plain_weights(student_spec, run.out_dir)
-        tokenizer = load_tokenizer(base_path)
-        model = load_model(base_path, settings)
+    with run.loaded(settings) as (base_path, tokenizer, model):
         if load_tokenizer(teacher_spec.model).get_vocab() == tokenizer.get_vocab():
             method, logged = "logit", {"kd_loss": "kd_loss", "ce_loss": "ce_loss"}
             trainer = sft_trainer(LogitDistillationTrainer, model, tokenizer, rows, settings, run.out_dir,

@@ -8,6 +8,8 @@ SFT and KD rows are conversational `messages`; DPO rows are conversational `prom
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
@@ -27,7 +29,6 @@ FORMATS: tuple[Format, ...] = ("jsonl", "parquet", "hf")
 COLUMNS = {"sft": ("messages",), "kd": ("messages",), "dpo": ("prompt", "chosen", "rejected")}
 CARD = "README.md"
 MARK = "<!-- written by docflywheel export -->"
-_OURS = ("train.jsonl", "train.parquet", "state.json", "dataset_info.json")  # and data-*.arrow (hf)
 
 
 def export(store: Store, kind: str, fmt: str, out: str | Path, dataset_id: str | None = None) -> Path:
@@ -40,21 +41,46 @@ def export(store: Store, kind: str, fmt: str, out: str | Path, dataset_id: str |
     dataset = find_dataset(store, kind, dataset_id)
     rows = dataset_rows(store, dataset["id"], kind)
     folder = _prepare(Path(out))
-    if fmt == "jsonl":
-        with open(folder / "train.jsonl", "w", encoding="utf-8") as handle:
-            handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-    elif fmt == "parquet":
-        pq.write_table(pa.Table.from_pylist(rows), folder / "train.parquet")
-    else:
-        bars_on = not are_progress_bars_disabled()
-        disable_progress_bars()
-        try:
-            Dataset.from_list(rows).save_to_disk(str(folder))
-        finally:
-            if bars_on:
-                enable_progress_bars()
-    (folder / CARD).write_text(dataset_card(store, dataset, fmt), encoding="utf-8")
+    # Written beside the target and renamed into place at the end: a full disk or a kill leaves no folder that
+    # looks like a finished export (an earlier export there stays as it was).
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.partial-", dir=folder.parent))
+    try:
+        if fmt == "jsonl":
+            with open(staging / "train.jsonl", "w", encoding="utf-8") as handle:
+                handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+        elif fmt == "parquet":
+            pq.write_table(pa.Table.from_pylist(rows), staging / "train.parquet")
+        else:
+            bars_on = not are_progress_bars_disabled()
+            disable_progress_bars()
+            try:
+                Dataset.from_list(rows).save_to_disk(str(staging))
+            finally:
+                if bars_on:
+                    enable_progress_bars()
+        (staging / CARD).write_text(dataset_card(store, dataset, fmt), encoding="utf-8")
+        _swap(staging, folder)
+    except OSError as error:
+        raise InputError(f"could not write the {kind} export to {folder} ({error.strerror or error}): free disk "
+                         "space or pass another --out; nothing was left there") from error
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return folder
+
+
+def _swap(staging: Path, folder: Path) -> None:
+    """Move the finished export to `folder`, replacing an earlier export (or empty folder) there."""
+    old = folder.with_name(staging.name + ".old") if folder.exists() else None
+    if old:
+        folder.rename(old)
+    try:
+        staging.rename(folder)
+    except OSError:
+        if old:
+            old.rename(folder)
+        raise
+    if old:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def find_dataset(store: Store, kind: str, dataset_id: str | None = None) -> dict[str, Any]:
@@ -93,9 +119,7 @@ def _prepare(folder: Path) -> Path:
         if not (card.is_file() and MARK in card.read_text(encoding="utf-8", errors="replace")):
             raise InputError(f"--out {folder} holds other files: give a new or empty folder (an earlier export "
                              "there is replaced)")
-        for stale in [*(folder / name for name in _OURS), *folder.glob("data-*.arrow")]:
-            stale.unlink(missing_ok=True)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.parent.mkdir(parents=True, exist_ok=True)
     return folder
 
 

@@ -21,7 +21,7 @@ from docflywheel.agents.run import run_agents
 from docflywheel.bootstrap import provide_model
 from docflywheel.bootstrap.train import SIZES as BOOTSTRAP_SIZES
 from docflywheel.config import Config
-from docflywheel.errors import InputError
+from docflywheel.errors import InputError, NothingToTrain
 from docflywheel.eval.agreement import spearman
 from docflywheel.eval.heldout import Evaluation, evaluate
 from docflywheel.eval.scoring import jury_scores
@@ -31,11 +31,8 @@ from docflywheel.records import Task, content_id
 from docflywheel.store import Store
 from docflywheel.tasks import extract_tasks
 from docflywheel.training.curate import curate
-from docflywheel.training.distill import train_distill
-from docflywheel.training.dpo import train_dpo
 from docflywheel.training.promote import compare, current_champion, model_row
-from docflywheel.training.runs import run_id, training_spec
-from docflywheel.training.sft import train_sft
+from docflywheel.training.trainers import run_folder, train
 
 STEPS = ("sft", "dpo")
 
@@ -58,6 +55,7 @@ class IterationSummary:
     training_loss: dict[str, float | None] = field(default_factory=dict)
     regressions: dict[str, float] = field(default_factory=dict)
     agreement: dict[str, Any] | None = None
+    teacher: dict[str, Any] | None = None  # {"model", "score", "used"}: a teacher serves only when it beats the champion
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -78,13 +76,14 @@ def run_flywheel(store: Store, config: Config, *, iterations: int | None = None,
     done = {row["iteration"]: row for row in store.select("iterations", order_by="iteration")}
     if 0 not in done:
         student = _resolved(config.models.student, config, say)
-        say(f"[bold]turn 0[/]: evaluating the starting model {student} on {len(test_tasks)} test tasks")
+        shown = str(parse_spec(student, config.models.cache_dir))  # without a URL's credentials
+        say(f"[bold]turn 0[/]: evaluating the starting model {shown} on {len(test_tasks)} test tasks")
         started = time.perf_counter()
         evaluation = _evaluate(store, student, config, test_tasks, show_progress)
         interval = evaluation.interval(settings.confidence)
-        summary = IterationSummary(0, student, None, interval.mean, interval.low, interval.high,
+        summary = IterationSummary(0, shown, None, interval.mean, interval.low, interval.high,
                                    seconds=time.perf_counter() - started)
-        _record(store, summary, model_row(student, "base"))
+        _record(store, summary, model_row(shown, "base"))
     for turn in range(1, wanted + 1):
         if turn in done:
             continue
@@ -100,7 +99,10 @@ def _turn(store: Store, config: Config, turn: int, test_tasks: list[Any], show_p
     champion = current_champion(store)
     if champion is None:
         raise InputError(f"{store.path} has no champion recorded before turn {turn}: run `docflywheel run` again")
-    teacher = _resolved(config.models.teacher, config, say) if config.models.teacher else None
+    defending = _evaluate(store, champion, config, test_tasks, show_progress)
+    teacher, teacher_info = None, None
+    if config.models.teacher:
+        teacher, teacher_info = _useful_teacher(store, config, turn, defending, test_tasks, show_progress, say)
     window = _train_window(store, settings.train_tasks, turn)
     say(f"[bold]turn {turn}[/]: agents document {len(window)} train tasks with {champion}")
     # A turn samples with its own seed, so a turn that kept its champion still brings new data.
@@ -117,7 +119,7 @@ def _turn(store: Store, config: Config, turn: int, test_tasks: list[Any], show_p
             datasets[kind] = info.id
     say(f"[bold]turn {turn}[/]: curated " + ", ".join(f"{k} {n} rows" for k, n in sizes.items()))
     model, losses = champion, {}
-    runs = Path(f"{store.path}.runs") / f"turn-{turn}"
+    root = Path(f"{store.path}.runs") / f"turn-{turn}"
     steps = (["distill"] if teacher and "kd" in datasets else []) + [s for s in settings.train if s in STEPS]
     for step in steps:
         dataset = datasets.get("kd" if step == "distill" else step)
@@ -126,24 +128,20 @@ def _turn(store: Store, config: Config, turn: int, test_tasks: list[Any], show_p
             continue
         say(f"[bold]turn {turn}[/]: {step} on {model}")
         settings_of = getattr(config.training, step)
-        folder = runs / step / run_id(step, dataset, training_spec(model), settings_of,
-                                      training_spec(teacher) if step == "distill" and teacher else None)[:16]
-        if step == "distill":
-            result = train_distill(store, dataset, model, teacher, folder, settings_of,  # type: ignore[arg-type]
-                                   iteration=turn, show_progress=show_progress)
-        elif step == "sft":
-            result = train_sft(store, dataset, model, folder, settings_of, iteration=turn,
-                               show_progress=show_progress)
-        else:
-            result = train_dpo(store, dataset, model, folder, settings_of, iteration=turn,
-                               show_progress=show_progress)
+        teacher_of = teacher if step == "distill" else None
+        try:
+            result = train(store, step, dataset, model,
+                           run_folder(root, step, dataset, model, settings_of, teacher_of), settings_of,
+                           teacher=teacher_of, iteration=turn, show_progress=show_progress)
+        except NothingToTrain as error:  # recorded as a failed run; the turn goes on with the model it has
+            say(f"[yellow]turn {turn}: no {step} training: {error}[/]")
+            continue
         model, losses[step] = result.spec, _final_loss(result.metrics)
     if model == champion:
         raise InputError(f"turn {turn} trained nothing: no data set had rows. Lower route.accept or "
                          f"curation thresholds, or raise flywheel.train_tasks / flywheel.samples")
     say(f"[bold]turn {turn}[/]: evaluating challenger {model} against champion on {len(test_tasks)} test tasks")
     challenger = _evaluate(store, model, config, test_tasks, show_progress)
-    defending = _evaluate(store, champion, config, test_tasks, show_progress)
     comparison = compare(challenger, defending, tolerance=settings.promote_tolerance, confidence=settings.confidence)
     winner = challenger if comparison.promoted else defending
     interval = winner.interval(settings.confidence)
@@ -152,12 +150,28 @@ def _turn(store: Store, config: Config, turn: int, test_tasks: list[Any], show_p
         ci_low=interval.low, ci_high=interval.high, delta=comparison.delta.mean,
         delta_ci_low=comparison.delta.low, delta_ci_high=comparison.delta.high, promoted=comparison.promoted,
         datasets=sizes, training_loss=losses, regressions=comparison.regressions, agreement=_agreement(store),
-        seconds=time.perf_counter() - started)
+        teacher=teacher_info, seconds=time.perf_counter() - started)
     _record(store, summary, model_row(winner.model, "champion"))
     verdict = "promoted" if comparison.promoted else "kept the champion"
     say(f"[bold]turn {turn}[/]: delta {comparison.delta.mean:+.3f} "
         f"[{comparison.delta.low:+.3f}, {comparison.delta.high:+.3f}]: {verdict}")
     return summary
+
+
+def _useful_teacher(store: Store, config: Config, turn: int, champion: Evaluation, test_tasks: list[Any],
+                    show_progress: bool, say: Say) -> tuple[str | None, dict[str, Any]]:
+    """The teacher, when its mean score on the test tasks beats the champion's; else None (no teacher samples, no KD).
+
+    Distilling a teacher that writes worse documents than the student would teach the student to write worse.
+    Its evaluation rows are stored like any model's, so later turns reuse them.
+    """
+    teacher = _resolved(config.models.teacher, config, say)  # type: ignore[arg-type]
+    scored = _evaluate(store, teacher, config, test_tasks, show_progress)
+    used = scored.mean > champion.mean
+    say(f"[bold]turn {turn}[/]: teacher {scored.model} scores {scored.mean:.3f} on the test tasks, champion "
+        f"{champion.mean:.3f}: " + ("it writes samples and is distilled" if used else
+                                    "no teacher samples or distillation this turn (a teacher must beat the champion)"))
+    return (teacher if used else None), {"model": scored.model, "score": scored.mean, "used": used}
 
 
 def _train_window(store: Store, size: int | None, turn: int) -> list[Task]:
@@ -209,7 +223,8 @@ def _resolved(spec: str, config: Config, say: Say | None = None) -> str:
                                     corpus_chars=config.bootstrap.corpus_chars)
         (say or print)(f"model '{spec}': {'copied the shipped' if how == 'shipped' else 'trained a'} "
                        f"bootstrapped model into {folder} (remake it with `docflywheel bootstrap --size {spec}`)")
-    return str(parsed)
+    # An openai spec stays as given: its printed form drops the URL's credentials, which the backend needs.
+    return spec if parsed.backend == "openai" else str(parsed)
 
 
 def _final_loss(metrics: dict[str, Any]) -> float | None:

@@ -24,11 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from transformers import (AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase, Trainer,
                           TrainerCallback)
 from transformers.trainer_callback import PrinterCallback
 
+from docflywheel.bootstrap.train import torch_threads
 from docflywheel.errors import InputError, ModelError
 from docflywheel.models.base import ModelSpec, parse_spec
 from docflywheel.models.hf import pick_device
@@ -204,18 +206,31 @@ class Run:
                                                          "metrics": {"error": _first_line(error)}})
             raise
 
+    @contextmanager
+    def loaded(self, settings: TrainerSettings) -> Iterator[tuple[str, PreTrainedTokenizerBase, PreTrainedModel]]:
+        """The run's starting point, recorded as failed if the block raises: (weights path, tokenizer, model).
+
+        A base with an adapter is merged first (`plain_weights`); TRL's and transformers' chatter is
+        silenced and torch uses `settings.threads` threads for the block.
+        """
+        with self.recording(), quiet(), torch_threads(settings.threads):
+            base_path = plain_weights(self.base, self.out_dir)
+            yield base_path, load_tokenizer(base_path), load_model(base_path, settings)
+
     def finish(self, trainer: Trainer, base_path: str, metrics: dict[str, Any], *, full: bool) -> TrainingResult:
         """Save the adapter (or the full model), record the run as done and the model as a challenger."""
         target = self.out_dir / ("model" if full else "adapter")
         trainer.save_model(str(target))
         spec = ModelSpec(self.base.backend, str(target)) if full else ModelSpec(
             self.base.backend, base_path, adapter=str(target))
-        self.store.update("training_runs", self.id, {"status": "done", "metrics": metrics,
-                                                     "artifact_path": str(self.out_dir)})
+        # The model row goes in before the run is marked done: a run killed between the two resumes (its last
+        # checkpoint is still there), while a done run without its model would fail every rerun in open_run.
         self.store.insert("models", [{"id": content_id("model", str(spec)), "spec": str(spec),
                                       "base_model": spec.model, "adapter": spec.adapter,
                                       "version": f"{self.kind}-{self.id[:8]}", "training_run_id": self.id,
                                       "role": "challenger"}])
+        self.store.update("training_runs", self.id, {"status": "done", "metrics": metrics,
+                                                     "artifact_path": str(self.out_dir)})
         # Checkpoints only serve a resume, and a full fine-tune no longer needs the merged base it started from.
         for leftover in [*self.out_dir.glob("checkpoint-*"), *([self.out_dir / "base"] if full else [])]:
             shutil.rmtree(leftover, ignore_errors=True)
@@ -325,7 +340,8 @@ class _ProgressCallback(TrainerCallback):
 
 def _progress(show: bool) -> Progress:
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("loss {task.fields[loss]:.3f}"), TimeElapsedColumn(), disable=not show)
+                    TextColumn("loss {task.fields[loss]:.3f}"), TimeElapsedColumn(), disable=not show,
+                    console=Console(stderr=True))
 
 
 @contextmanager

@@ -13,11 +13,10 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from trl import SFTConfig, SFTTrainer
 from trl.chat_template_utils import has_generation_markers
 
-from docflywheel.bootstrap.train import torch_threads
 from docflywheel.store import Store
 from docflywheel.training.config import SFTSettings
-from docflywheel.training.runs import (TrainingResult, context_length, fit, load_model, load_tokenizer, lora_config,
-                                       open_run, plain_weights, quiet, read_rows, trainer_arguments, training_spec)
+from docflywheel.training.runs import (TrainingResult, context_length, fit, lora_config, open_run, read_rows,
+                                       trainer_arguments, training_spec)
 
 
 def train_sft(store: Store, dataset_id: str, base: str, out_dir: Path, settings: SFTSettings | None = None, *,
@@ -32,10 +31,7 @@ def train_sft(store: Store, dataset_id: str, base: str, out_dir: Path, settings:
     run = open_run(store, "sft", dataset_id, spec, settings, out_dir, iteration)
     if run.finished is not None:
         return run.finished
-    with run.recording(), quiet(), torch_threads(settings.threads):
-        base_path = plain_weights(spec, run.out_dir)
-        tokenizer = load_tokenizer(base_path)
-        model = load_model(base_path, settings)
+    with run.loaded(settings) as (base_path, tokenizer, model):
         trainer = sft_trainer(ReplyLossSFTTrainer, model, tokenizer, rows, settings, run.out_dir)
         metrics = {**fit(trainer, run, show_progress), "loss_on": loss_on(trainer)}
         return run.finish(trainer, base_path, metrics, full=settings.full)

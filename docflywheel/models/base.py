@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +11,22 @@ from typing import Any, Literal, Protocol
 from docflywheel.errors import InputError
 
 BackendName = Literal["hf", "vllm", "openai"]
+
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)?[^/?#]*@")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def public_url(url: str) -> str:
+    """`url` as it may be stored, logged or shown: without `user:password@` and the query string (keys hide there)."""
+    return _USERINFO.sub(lambda m: m.group(1) or "", url).partition("?")[0]
+
+
+def without_lone_surrogates(text: str) -> str:
+    """`text` with each lone surrogate (a JSON escape such as "\\ud800" decodes to one) as U+FFFD.
+
+    No UTF-8 store can hold a lone surrogate; one character for one keeps the text's length.
+    """
+    return _LONE_SURROGATE.sub("\ufffd", text)
 
 
 @dataclass(frozen=True)
@@ -45,7 +62,8 @@ class Completion:
 class ModelSpec:
     """Which backend serves which model: `hf:PATH[#ADAPTER]`, `vllm:PATH[#ADAPTER]`, `openai:URL#MODEL`.
 
-    A bare name (`tiny`) is a bootstrapped model in the cache folder, served by transformers.
+    A bare name (`tiny`) is a bootstrapped model in the cache folder, served by transformers. `str(spec)`, the
+    form that is stored and shown, leaves out a URL's user:password@ and query string; `base_url` keeps them.
     """
 
     backend: BackendName
@@ -54,9 +72,12 @@ class ModelSpec:
     base_url: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        return f"ModelSpec({str(self)!r})"
+
     def __str__(self) -> str:
         if self.backend == "openai":
-            return f"openai:{self.base_url}#{self.model}"
+            return f"openai:{public_url(self.base_url or '')}#{self.model}"
         return f"{self.backend}:{self.model}" + (f"#{self.adapter}" if self.adapter else "")
 
 

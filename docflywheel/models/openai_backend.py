@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import parse_qsl, urlparse, urlsplit, urlunsplit
 
 import openai
 
-from docflywheel.models.base import Completion, GenerationRequest, ModelSpec
+from docflywheel.models.base import Completion, GenerationRequest, ModelSpec, public_url, without_lone_surrogates
 
 # Worth trying again: the server may be starting, overloaded or briefly unreachable.
 RETRYABLE = (openai.APITimeoutError, openai.APIConnectionError, openai.InternalServerError, openai.RateLimitError)
@@ -27,6 +28,9 @@ class OpenAIBackend:
 
     A request that times out, meets a 5xx, 429 or a connection error is retried `max_retries` times
     with exponential backoff (`backoff_s`, doubled each time); `retries` counts them all.
+
+    api_key: sent as the bearer token; without it, $OPENAI_API_KEY, else "EMPTY" (what vLLM and llama.cpp
+        accept). The spec's URL may add user:password@ (HTTP basic auth) and a query string; none is stored.
     """
 
     supports_json_schema = True
@@ -40,9 +44,14 @@ class OpenAIBackend:
         self.backoff_s = backoff_s
         self.retries = 0
         self._lock = threading.Lock()
+        # The key comes from the environment, never from the config or the spec, so no file and no store row holds it.
+        api_key = api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"
+        # The client appends its paths to base_url, so a query string there would land mid-path: it goes as a query.
+        url = urlsplit(spec.base_url or "")
         # The client's own retries are off so that ours are the only ones, and counted.
-        self._client = openai.OpenAI(base_url=api_base(spec.base_url or ""), api_key=api_key or "EMPTY",
-                                     timeout=timeout_s, max_retries=0)
+        self._client = openai.OpenAI(base_url=api_base(urlunsplit(url._replace(query=""))), api_key=api_key,
+                                     default_query=dict(parse_qsl(url.query)) or None, timeout=timeout_s,
+                                     max_retries=0)
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
         """One completion per request, in order."""
@@ -75,7 +84,7 @@ class OpenAIBackend:
             return Completion("", latency_s=elapsed, finish_reason="error", error="the server returned no choices")
         choice = response.choices[0]
         usage = response.usage
-        return Completion(choice.message.content or "", usage.prompt_tokens if usage else 0,
+        return Completion(without_lone_surrogates(choice.message.content or ""), usage.prompt_tokens if usage else 0,
                           usage.completion_tokens if usage else 0, elapsed, choice.finish_reason or "stop")
 
     def _arguments(self, request: GenerationRequest) -> dict[str, Any]:
@@ -91,4 +100,4 @@ class OpenAIBackend:
     def _failed(self, error: Exception, started: float, retried: str) -> Completion:
         message = (str(error).strip().splitlines() or [type(error).__name__])[0]
         return Completion("", latency_s=time.perf_counter() - started, finish_reason="error",
-                          error=f"{type(error).__name__}{retried}: {message} ({self.spec.base_url})")
+                          error=f"{type(error).__name__}{retried}: {message} ({public_url(self.spec.base_url or '')})")

@@ -6,6 +6,7 @@ read is never None but a `Reply` with `error` set, which the judge stores as a f
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from docflywheel.eval import prompts
-from docflywheel.models.base import Backend, Completion, GenerationRequest
+from docflywheel.models.base import Backend, Completion, GenerationRequest, without_lone_surrogates
 
 SCORE_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -30,6 +31,7 @@ VERDICT_SCHEMA: dict[str, Any] = {
 
 _SCORE_TEXT = re.compile(r"\bscore\b\W{0,4}(-?\d+(?:\.\d+)?)", re.IGNORECASE)
 _VERDICT_TEXT = re.compile(r"\bverdict\b\W{0,4}(A|B|tie)\b|\[\[(A|B|tie)\]\]", re.IGNORECASE)
+_MAX_OBJECT_STARTS = 64
 
 
 @dataclass(frozen=True)
@@ -122,10 +124,11 @@ def ask(backend: Backend, requests: Sequence[GenerationRequest], retries: Sequen
 def first_json_object(text: str) -> dict[str, Any] | None:
     """The first JSON object in `text` (the whole text, a fenced block or an object amid prose)."""
     decoder = json.JSONDecoder()
-    for start in [m.start() for m in re.finditer(r"\{", text)]:
+    # A bounded number of tries: each failed one costs O(position), so a reply of 100k braces would take minutes.
+    for start in [m.start() for m in itertools.islice(re.finditer(r"\{", text), _MAX_OBJECT_STARTS)]:
         try:
             value, _ = decoder.raw_decode(text, start)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # bad JSON, an integer over 4300 digits, nesting too deep
             continue
         if isinstance(value, dict):
             return value
@@ -190,13 +193,13 @@ def _raw(completion: Completion | str) -> tuple[str, str | None]:
             failure = f"backend error: {completion.error or 'no reason given'}"
     if failure is None and not raw.strip():
         failure = "empty reply"
-    return raw, failure
+    return without_lone_surrogates(raw), failure
 
 
 def _plain_json(raw: str) -> bool:
     try:
         return isinstance(json.loads(raw), dict)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):
         return False
 
 
@@ -220,4 +223,7 @@ def _verdict(value: Any) -> str | None:
 
 
 def _text(value: Any) -> str:
-    return value.strip() if isinstance(value, str) else "" if value is None else json.dumps(value)
+    # The reply's own JSON may escape a lone surrogate ("\\ud800"), which decoding brings back.
+    if isinstance(value, str):
+        return without_lone_surrogates(value.strip())
+    return "" if value is None else json.dumps(value)

@@ -130,3 +130,11 @@ def test_the_shipped_tiny_model_is_provided_once_and_generates(tmp_path: Path) -
     [reply] = backend.generate([GenerationRequest([{"role": "user", "content": "Document: def f(x): return x"}],
                                                   max_new_tokens=8, temperature=0.0)])
     assert reply.tokens_out and reply.finish_reason != "error"
+
+
+def test_the_progress_bar_goes_to_stderr_so_stdout_stays_machine_readable(
+        tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    # `docflywheel run --json` may train a missing model on the way: its bar must not land in the JSON.
+    bootstrap_model("micro", tmp_path / "m", seed=0, steps=2, show_progress=True)
+    out, err = capfd.readouterr()
+    assert "tok/s" not in out and "tok/s" in err

@@ -11,7 +11,8 @@ from docflywheel.errors import InputError
 from docflywheel.eval.agreement import ordinal_alpha
 from docflywheel.eval.benchmark import crupi_groups
 from docflywheel.eval.human_data import CRUPI_CRITERIA, CrupiItem, load_crupi
-from docflywheel.eval.judges.learned import LearnedJudge, cross_validate, feature_set_hash, features
+from docflywheel.eval.judges.learned import (MASK, LearnedJudge, cross_validate, feature_set_hash, features,
+                                              masked_summary)
 
 SUBSET = 66
 
@@ -61,7 +62,7 @@ def test_save_and_load_keep_predictions_and_identity(crupi, tmp_path: Path) -> N
     loaded = LearnedJudge.load(tmp_path / "judge.joblib")
     assert loaded.identity == judge.identity and loaded.identity.kind == "learned"
     assert loaded.describe() == {"kind": "learned", "model": "ridge+tfidf on sentence-transformers/all-MiniLM-L6-v2",
-                                 "version": "2", "feature_set": feature_set_hash(), "training_data": "abc"}
+                                 "version": "3", "feature_set": feature_set_hash(), "training_data": "abc"}
     np.testing.assert_array_equal(loaded.predict_features(x)["fluency"], judge.predict_features(x)["fluency"])
 
 
@@ -71,3 +72,12 @@ def test_unfitted_judge_and_bad_targets_are_refused(crupi) -> None:
         LearnedJudge().predict_features(x)
     with pytest.raises(InputError, match="one finite rating per item"):
         LearnedJudge().fit_features(x, {"fluency": [3.0]})
+
+
+def test_summary_words_naming_the_code_are_masked_and_the_rest_kept() -> None:
+    code = "def parse_subparser_arguments(unparsed_arguments, subparsers):\n    return dict(subparsers)"
+    masked = masked_summary(code, "Parses the arguments with each subparser and returns a dict.")
+    assert masked == f"Parses the {MASK} with each {MASK} and returns a {MASK}."
+    # whole identifiers and camel-case words made of the code's subtokens go too; keywords like "if" never do
+    assert masked_summary("def getUserName(user_id): ...", "Get the userName if user_id is set") == \
+        f"{MASK} the {MASK} if {MASK} is set"

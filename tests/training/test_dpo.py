@@ -70,3 +70,17 @@ def test_dpo_refuses_an_sft_data_set(store: Store, micro_model: Path, tmp_path: 
     dataset = data.add(store, "sft", data.sft_rows())
     with pytest.raises(InputError, match=rf"data set '{dataset}' is of kind sft, this trainer takes dpo"):
         train_dpo(store, dataset, f"hf:{micro_model}", tmp_path / "dpo", show_progress=False)
+
+
+def test_pairs_whose_prompt_fills_the_context_are_left_out_and_none_left_is_a_clear_error(
+        store: Store, micro_model: Path, tmp_path: Path, dpo_settings: DPOSettings, data: Any) -> None:
+    from docflywheel.errors import NothingToTrain
+
+    pairs = data.add(store, "dpo", data.dpo_rows())
+    short = dpo_settings.model_copy(update={"max_length": 8})  # every prompt of these pairs is longer
+    with pytest.raises(NothingToTrain, match=rf"none of the \d+ preference pairs of data set '{pairs}' has a prompt "
+                                             r"shorter than 8 tokens: raise training.dpo.max_length"):
+        train_dpo(store, pairs, f"hf:{micro_model}", tmp_path / "dpo", short, show_progress=False)
+    assert store.select("training_runs")[0]["status"] == "failed"
+    result = train_dpo(store, pairs, f"hf:{micro_model}", tmp_path / "dpo2", dpo_settings, show_progress=False)
+    assert result.metrics["pairs_used"] == len(data.dpo_rows()) and result.metrics["pairs_prompt_too_long"] == 0

@@ -59,3 +59,24 @@ def test_two_turns_record_data_training_evaluation_and_promotion_and_a_rerun_red
     again = json.loads(printed)["iterations"]
     assert [(t["iteration"], t["champion"], t["delta"]) for t in again] == \
         [(s.iteration, s.champion, s.delta) for s in summaries]
+
+
+@pytest.mark.slow
+def test_a_teacher_that_beats_the_champion_writes_samples_and_is_distilled(
+        store: Store, micro_model: Path, tmp_path: Path) -> None:
+    from docflywheel.bootstrap import provide_model
+
+    # The tiny model that ships with the package writes far better documents than the micro student.
+    tiny, _ = provide_model("tiny", tmp_path / "tiny")
+    store.add_tasks(extract_tasks("logging") + extract_tasks("tarfile"))
+    config_file = _config_file(micro_model, tmp_path)
+    config = load_config(config_file, {"store.path": str(store.path), "models.teacher": f"hf:{tiny}",
+                                       "curation.kd_min_score": 1.0})
+    start, turn = run_flywheel(store, config, iterations=1, show_progress=False, say=lambda _: None)
+    assert turn.teacher is not None and turn.teacher["model"] == f"hf:{tiny}"
+    assert turn.teacher["score"] > start.champion_score
+    assert turn.teacher["used"] and turn.datasets["kd"] > 0
+    runs = {r["kind"]: r for r in store.select("training_runs")}
+    assert runs["distill"]["status"] == "done" and runs["sft"]["status"] == "done"
+    assert turn.challenger is not None and turn.challenger.startswith("hf:")
+    assert store.select("generations", role="teacher", iteration=1)

@@ -25,7 +25,7 @@ from docflywheel.eval.human_data_extra import HAQUE_SCALE, SHI_SCALE, load_haque
 from docflywheel.eval.judges.learned import LearnedJudge, cross_validate
 from docflywheel.eval.judges.reference import ReferenceJudge
 from docflywheel.eval.label_agreement import labels_report
-from docflywheel.eval.pairwise_report import PAIRWISE_FORMATS, Progress, pairwise_report
+from docflywheel.eval.pairwise_report import PAIRWISE_FORMATS, Progress, json_ready, pairwise_report
 from docflywheel.store import Store
 
 POINTWISE_FORMATS = ("crupi2025", "haque2022", "shi2022")
@@ -65,7 +65,7 @@ def agreement_report(path: str | Path, fmt: str, judge: str = "default", *, n_sp
         seen = references[criterion][np.isfinite(references[criterion])].tolist()
         domain = sorted(set(range(scale[0], scale[1] + 1)) | set(seen))
         result = pointwise_agreement(judged, references[criterion], value_domain=domain, bootstrap=bootstrap)
-        criteria[criterion] = {k: _clean(v) for k, v in asdict(result).items()}
+        criteria[criterion] = {k: json_ready(v) for k, v in asdict(result).items()}
         criteria[criterion]["judge_mean"] = _finite_mean(judged)
         criteria[criterion]["human_mean"] = _finite_mean(references[criterion])
     return {"file": str(path), "format": fmt, "judge": name, "identity": identity, "fitted": fitted,
@@ -132,14 +132,6 @@ def _constant(references: dict[str, NDArray],
     scores = {c: np.full(len(r), float(middle)) for c, r in references.items()}
     identity = {"kind": "constant", "model": "", "version": "1", "prompt_hash": "", "value": str(middle)}
     return scores, references, scale, identity, f"not fitted: always {middle}"
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def _finite_mean(values: NDArray) -> float | None:

@@ -25,6 +25,13 @@ class PlannedCritique:
     prompt: str
 
 
+def draw_key(generation: Generation) -> str:
+    """What a critique's random choices hang on: the sample itself (task, role, seed, index, turn), not the ids
+    that name the model by its path, so the same run in another folder or on another machine draws the same."""
+    return content_id(generation.task_id, generation.role, generation.seed, generation.sample_index,
+                      generation.iteration)
+
+
 def choose_principle(generation: Generation, verdicts: Sequence[Mapping[str, Any]], constitution: Constitution,
                      seed: int) -> tuple[Principle, str]:
     """The principle the worst failing verifier points to; else one sampled from the model-checked ones."""
@@ -33,10 +40,10 @@ def choose_principle(generation: Generation, verdicts: Sequence[Mapping[str, Any
     for verdict in failing:
         candidates = constitution.for_verifier(verdict["criterion"])
         if candidates:
-            pick = candidates[int(content_id(seed, generation.id)[:8], 16) % len(candidates)]
+            pick = candidates[int(content_id(seed, draw_key(generation))[:8], 16) % len(candidates)]
             return pick, str(verdict.get("rationale") or "")
     by_model = [p for p in constitution.principles if p.checked_by == "model"] or list(constitution.principles)
-    return by_model[int(content_id(seed, generation.id)[:8], 16) % len(by_model)], ""
+    return by_model[int(content_id(seed, draw_key(generation))[:8], 16) % len(by_model)], ""
 
 
 def plan_critiques(tasks: Mapping[str, Task], generations: Sequence[Generation],
@@ -79,7 +86,8 @@ def run_critiques(store: Store, backend: Backend, planned: Sequence[PlannedCriti
         report("critique", progress["done"], len(todo), progress["tokens"], progress["failed"])
 
     report("critique", 0, len(todo))
-    in_batches(backend, [_request(p.prompt, settings, p.id) for p in todo], settings.batch_size, write)
+    in_batches(backend, [_request(p.prompt, settings, content_id("critique", draw_key(p.generation), p.principle.id))
+                                 for p in todo], settings.batch_size, write)
     return [p.id for p in planned]
 
 
@@ -95,7 +103,7 @@ def run_revisions(store: Store, backend: Backend, tasks: Mapping[str, Task], cri
         principle = constitution.get(critique["principle_id"])
         prompt = task_prompt("revise", tasks[parent.task_id], documentation=_cut(parent.text),
                              critique=_cut(critique["critique"]), request=principle.revision)
-        request = _request(prompt, settings, critique["id"])
+        request = _request(prompt, settings, content_id("revise", draw_key(parent), principle.id))
         shell = Generation(task_id=parent.task_id, text="", model=str(backend.spec), role="revision",
                            prompt_hash=prompt_hash(prompt), sampling=request.sampling(), seed=request.seed,
                            parent_id=parent.id, critique_id=critique["id"], iteration=iteration)

@@ -86,8 +86,7 @@ class Store:
             yield con
         except duckdb.IOException as error:
             # A file that opens can still fail on the blocks a query reads (truncated, checksum mismatch).
-            first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
-            raise StoreError(f"cannot read store {self.path} ({first_line}); it may be corrupt or truncated: "
+            raise StoreError(f"cannot read store {self.path} ({_first_line(error)}); it may be corrupt or truncated: "
                              "restore it from a copy or pass another --db") from error
         finally:
             con.close()
@@ -96,9 +95,8 @@ class Store:
         if _has_header(self.path, _SQLITE_HEADER):
             return StoreError(f"cannot open store {self.path}: it is a SQLite database, not a DuckDB file: "
                               "pass another --db (nothing was changed)")
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         return StoreError(
-            f"cannot open store {self.path} ({first_line}); it may be corrupt or not a DuckDB file: "
+            f"cannot open store {self.path} ({_first_line(error)}); it may be corrupt or not a DuckDB file: "
             "restore it from a copy or pass another --db (nothing was changed)"
         )
 
@@ -556,16 +554,23 @@ def _to_arrow(rows: Sequence[dict[str, Any]]) -> pa.Table:
     return pa.Table.from_pylist(prepared)
 
 
-def _has_header(path: Path, header: bytes) -> bool:
+def _header(path: Path) -> bytes:
+    """The first 16 bytes of a file (empty if it cannot be read): enough to tell DuckDB from SQLite."""
     try:
         with open(path, "rb") as handle:
-            return handle.read(len(header)) == header
+            return handle.read(16)
     except OSError:
-        return False
+        return b""
+
+
+def _has_header(path: Path, header: bytes) -> bool:
+    return _header(path).startswith(header)
 
 
 def _looks_like_duckdb(path: Path) -> bool:
-    with open(path, "rb") as handle:
-        header = handle.read(16)
-    return header[8:12] == b"DUCK"
+    return _header(path)[8:12] == b"DUCK"
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 

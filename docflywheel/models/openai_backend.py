@@ -27,7 +27,12 @@ class OpenAIBackend:
     """Chat completions with up to `concurrency` requests in flight; failures never raise.
 
     A request that times out, meets a 5xx, 429 or a connection error is retried `max_retries` times
-    with exponential backoff (`backoff_s`, doubled each time); `retries` counts them all.
+    with exponential backoff (`backoff_s`, doubled each time); `retries` counts them all, and `failed` counts
+    the requests that still failed (their completions carry the error; nothing is raised).
+
+    A vLLM server reports each model's `max_model_len` in `/v1/models`; against one, a prompt too long for the
+    model keeps its last tokens (vLLM's `truncate_prompt_tokens`, as the hf and vllm backends truncate), so it
+    is answered rather than refused. Other servers get the plain OpenAI request.
 
     api_key: sent as the bearer token; without it, $OPENAI_API_KEY, else "EMPTY" (what vLLM and llama.cpp
         accept). The spec's URL may add user:password@ (HTTP basic auth) and a query string; none is stored.
@@ -43,7 +48,10 @@ class OpenAIBackend:
         self.max_retries = max_retries
         self.backoff_s = backoff_s
         self.retries = 0
+        self.failed = 0
         self._lock = threading.Lock()
+        self._context: int | None = None
+        self._context_known = False
         # The key comes from the environment, never from the config or the spec, so no file and no store row holds it.
         api_key = api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"
         # The client appends its paths to base_url, so a query string there would land mid-path: it goes as a query.
@@ -57,6 +65,7 @@ class OpenAIBackend:
         """One completion per request, in order."""
         if not requests:
             return []
+        self._learn_context()
         with ThreadPoolExecutor(max_workers=min(self.concurrency, len(requests))) as pool:
             return list(pool.map(self._complete, requests))
 
@@ -87,17 +96,35 @@ class OpenAIBackend:
         return Completion(without_lone_surrogates(choice.message.content or ""), usage.prompt_tokens if usage else 0,
                           usage.completion_tokens if usage else 0, elapsed, choice.finish_reason or "stop")
 
+    def _learn_context(self) -> None:
+        """The served model's context length, where the server says it (vLLM does); asked until it answers."""
+        if self._context_known:
+            return
+        try:
+            listed = {entry.id: entry for entry in self._client.models.list()}
+        except openai.OpenAIError:
+            return  # unreachable now: the requests will meet the same error, retry and count it
+        self._context_known = True
+        entry = listed.get(self.spec.model)
+        length = (entry.model_extra or {}).get("max_model_len") if entry is not None else None
+        self._context = int(length) if isinstance(length, int) and length > 1 else None
+
     def _arguments(self, request: GenerationRequest) -> dict[str, Any]:
+        new = request.max_new_tokens if self._context is None else min(request.max_new_tokens, self._context - 1)
         arguments: dict[str, Any] = {
-            "model": self.spec.model, "messages": list(request.messages), "max_tokens": request.max_new_tokens,
+            "model": self.spec.model, "messages": list(request.messages), "max_tokens": new,
             "temperature": request.temperature, "top_p": request.top_p,
             "seed": request.seed if request.seed is not None else self.seed}
         if request.json_schema is not None:
             arguments["response_format"] = {"type": "json_schema",
                                             "json_schema": {"name": "reply", "schema": request.json_schema}}
+        if self._context is not None:
+            arguments["extra_body"] = {"truncate_prompt_tokens": self._context - new, "truncation_side": "left"}
         return arguments
 
     def _failed(self, error: Exception, started: float, retried: str) -> Completion:
+        with self._lock:
+            self.failed += 1
         message = (str(error).strip().splitlines() or [type(error).__name__])[0]
         return Completion("", latency_s=time.perf_counter() - started, finish_reason="error",
                           error=f"{type(error).__name__}{retried}: {message} ({public_url(self.spec.base_url or '')})")

@@ -19,6 +19,7 @@ from docflywheel.models.vllm_server import (
     STRUCTURED_OUTPUTS,
     check_cpu_support,
     context_length,
+    cpu_engine_options,
     default_dtype,
     lora_rank,
     vllm_env,
@@ -46,7 +47,7 @@ class VLLMBackend:
         self.seed = seed
         self.max_model_len = max_model_len or context_length(spec.model)
         options: dict[str, Any] = {"dtype": dtype or default_dtype(), "seed": seed,
-                                   "structured_outputs_config": dict(STRUCTURED_OUTPUTS)}
+                                   "structured_outputs_config": dict(STRUCTURED_OUTPUTS), **cpu_engine_options()}
         if self.max_model_len:
             options["max_model_len"] = self.max_model_len
         self.lora = None

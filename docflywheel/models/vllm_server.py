@@ -24,6 +24,16 @@ LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 STRUCTURED_OUTPUTS = {"backend": "xgrammar", "disable_any_whitespace": True}
 
 
+def cpu_engine_options() -> dict[str, bool]:
+    """Engine settings the CPU build needs (none on a GPU): chunked prefill off.
+
+    With it on, a prompt split across engine steps rewinds its own seeded sampling generator, which a CPU
+    generator cannot do ("CPU Generator does not use offset"), and the whole engine dies. Seeded requests under
+    load meet this within minutes (found by the load run, tests/reliability/load.py).
+    """
+    return {} if _has_gpu() else {"enable_chunked_prefill": False}
+
+
 def vllm_env(model: str | Path | None = None, base: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment vLLM needs here, over `base` (default os.environ); values already set win.
 
@@ -99,6 +109,7 @@ def server_command(model: str | Path, *, port: int, host: str = "127.0.0.1", ser
     command = [python or sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model),
                "--host", host, "--port", str(port), "--dtype", dtype or default_dtype(),
                "--structured-outputs-config", json.dumps(STRUCTURED_OUTPUTS)]
+    command += [f"--{'' if value else 'no-'}{name.replace('_', '-')}" for name, value in cpu_engine_options().items()]
     if served_model_name:
         command += ["--served-model-name", served_model_name]
     length = max_model_len or context_length(model)

@@ -16,15 +16,20 @@ from typing import Any
 from docflywheel.eval import prompts
 from docflywheel.models.base import Backend, Completion, GenerationRequest, without_lone_surrogates
 
+# A bound on the rationale lets constrained decoding close the JSON before the token limit cuts it (about 90
+# tokens of English at 3.4 characters a token, under the judges' 128-160 new tokens).
+RATIONALE_CHARS = 300
 SCORE_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "properties": {"rationale": {"type": "string"}, "score": {"type": "integer", "minimum": 1, "maximum": 5}},
+    "properties": {"rationale": {"type": "string", "maxLength": RATIONALE_CHARS},
+                   "score": {"type": "integer", "minimum": 1, "maximum": 5}},
     "required": ["rationale", "score"],
     "additionalProperties": False,
 }
 VERDICT_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "properties": {"rationale": {"type": "string"}, "verdict": {"type": "string", "enum": ["A", "B", "tie"]}},
+    "properties": {"rationale": {"type": "string", "maxLength": RATIONALE_CHARS},
+                   "verdict": {"type": "string", "enum": ["A", "B", "tie"]}},
     "required": ["rationale", "verdict"],
     "additionalProperties": False,
 }

@@ -19,7 +19,7 @@ from docflywheel.records import Generation, Task, content_id
 from docflywheel.store import Store
 
 JUDGE_KIND = "pairwise"
-VERSION = "1"
+VERSION = "2"  # 2: the rationale is bounded in the JSON schema
 TEMPLATE = "pairwise"
 MAX_NEW_TOKENS = 128
 ORDERS = ("ab", "ba")

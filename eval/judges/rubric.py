@@ -18,7 +18,7 @@ from docflywheel.records import Generation, Task, content_id
 from docflywheel.store import Store
 
 JUDGE_KIND = "rubric"
-VERSION = "1"
+VERSION = "2"  # 2: the rationale is bounded in the JSON schema
 TEMPLATE = "rubric"
 MAX_NEW_TOKENS = 160
 

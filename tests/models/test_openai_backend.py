@@ -63,7 +63,7 @@ def test_a_dead_server_gives_error_completions_after_retries_and_never_raises() 
     completions = backend.generate([REQUEST, REQUEST, REQUEST])
     assert [c.finish_reason for c in completions] == ["error"] * 3
     assert all("APIConnectionError after 2 retries" in (c.error or "") for c in completions)
-    assert backend.retries == 6
+    assert (backend.retries, backend.failed) == (6, 3)
 
 
 def test_server_errors_are_retried_until_an_answer_comes(flaky: FlakyServer) -> None:
@@ -72,7 +72,7 @@ def test_server_errors_are_retried_until_an_answer_comes(flaky: FlakyServer) -> 
     schema = {"type": "object", "properties": {"summary": {"type": "string"}}}
     completion = backend.generate([GenerationRequest(REQUEST.messages, max_new_tokens=8, json_schema=schema)])[0]
     assert (completion.text, completion.tokens_in, completion.tokens_out) == ("Adds two numbers.", 11, 4)
-    assert completion.finish_reason == "length" and backend.retries == 2
+    assert completion.finish_reason == "length" and (backend.retries, backend.failed) == (2, 0)
     sent = flaky.bodies[-1]
     assert sent["max_tokens"] == 8 and sent["temperature"] == 0 and sent["seed"] == 0
     assert sent["response_format"]["json_schema"]["schema"] == schema

@@ -5,6 +5,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import torch
 
 from docflywheel.models.base import GenerationRequest, ModelSpec
 from docflywheel.models.hf import HFBackend
@@ -19,11 +20,13 @@ SCHEMA = {"type": "object", "properties": {"score": {"type": "integer", "minimum
 def test_the_command_serves_the_model_and_its_adapters(micro_model: Path, micro_adapter: Path) -> None:
     command = server_command(micro_model, port=8123, served_model_name="micro", adapters={"a": micro_adapter})
     assert command[1:3] == ["-m", "vllm.entrypoints.openai.api_server"]
-    flags = dict(zip(command[3::2], command[4::2], strict=False))
+    flags = {arg: value for arg, value in zip(command, command[1:]) if arg.startswith("--")}
     assert flags["--model"] == str(micro_model) and flags["--port"] == "8123"
     assert flags["--max-model-len"] == str(json.loads((micro_model / "config.json").read_text())[
         "max_position_embeddings"])
     assert command[command.index("--max-lora-rank") + 1] == "8"
+    # On the CPU, seeded requests in a split prefill kill the engine: the command turns chunked prefill off.
+    assert ("--no-enable-chunked-prefill" in command) == (not torch.cuda.is_available())
     assert command[-1] == f"a={micro_adapter}"
 
 
@@ -52,3 +55,16 @@ def test_server_json_schema_output_parses(vllm_server: VLLMServer, doc_requests:
     for completion in backend.generate(judges):
         reply = json.loads(completion.text)
         assert reply["score"] in range(1, 6) and isinstance(reply["reason"], str)
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+def test_a_prompt_longer_than_the_context_is_left_truncated_like_transformers(vllm_server: VLLMServer,
+                                                                              micro_model: Path) -> None:
+    context = json.loads((micro_model / "config.json").read_text())["max_position_embeddings"]
+    long = GenerationRequest([{"role": "user", "content": "Document this code: " + "x = 1\n" * context}],
+                             max_new_tokens=16, temperature=0.0)
+    served = OpenAIBackend(ModelSpec("openai", "micro", base_url=vllm_server.base_url)).generate([long])[0]
+    local = HFBackend(ModelSpec("hf", str(micro_model)), device="cpu").generate([long])[0]
+    assert served.error is None and served.tokens_in == local.tokens_in == context - 16
+    assert served.text == local.text

@@ -138,18 +138,25 @@ def provide_model(size: str, out_dir: Path, *, seed: int = 0, corpus_chars: int 
     out_dir = Path(out_dir).expanduser()
     if (out_dir / CARD).exists():
         return out_dir, "cached"
-    shipped = SHIPPED / size
-    if (shipped / CARD).exists() and corpus_chars is None:
-        card = json.loads((shipped / CARD).read_text(encoding="utf-8"))
-        if card.get("seed") == seed:
-            partial = _prepare(out_dir)
-            shutil.copytree(shipped, partial, dirs_exist_ok=True)
-            if out_dir.exists():
-                out_dir.rmdir()  # empty: _prepare refuses a folder with anything but a model in it
-            partial.replace(out_dir)
-            return out_dir, "shipped"
+    if corpus_chars is None and copy_shipped(size, out_dir, seed=seed):
+        return out_dir, "shipped"
     bootstrap_model(size, out_dir, seed=seed, corpus_chars=corpus_chars, show_progress=show_progress)
     return out_dir, "trained"
+
+
+def copy_shipped(size: str, out_dir: Path, *, seed: int | None = None) -> bool:
+    """Copy the model of `size` that ships with the package to `out_dir`; False when none ships (with `seed`)."""
+    shipped = SHIPPED / size
+    if not (shipped / CARD).exists():
+        return False
+    if seed is not None and json.loads((shipped / CARD).read_text(encoding="utf-8")).get("seed") != seed:
+        return False
+    partial = _prepare(out_dir)
+    shutil.copytree(shipped, partial, dirs_exist_ok=True)
+    if out_dir.exists():
+        out_dir.rmdir()  # empty: _prepare refuses a folder with anything but a model in it
+    partial.replace(out_dir)
+    return True
 
 
 def _prepare(out_dir: Path) -> Path:

@@ -26,6 +26,10 @@ def load_backend(spec: str | ModelSpec, generation: GenerationConfig, cache_dir:
 
         return OpenAIBackend(spec, api_key=api_key, concurrency=generation.concurrency, seed=generation.seed)
     local = Path(spec.model).expanduser()
+    if bare_name and not local.exists():
+        from docflywheel.bootstrap import copy_shipped
+
+        copy_shipped(local.name, local)  # `tiny` works out of the box: the package carries it
     if local.exists():
         spec = replace(spec, model=str(local))
     elif local.is_absolute() or spec.model.startswith((".", "~")):

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
+from docflywheel.bootstrap import CARD
 from docflywheel.config import GenerationConfig
 from docflywheel.errors import ModelError
 from docflywheel.models import load_backend
@@ -22,9 +24,15 @@ def test_specs_pick_their_backend_with_the_generation_settings(micro_model: Path
     assert isinstance(served, OpenAIBackend) and served.concurrency == 3 and served.supports_json_schema
 
 
+def test_the_shipped_tiny_model_needs_no_bootstrap(tmp_path: Path) -> None:
+    backend = load_backend("tiny", GenerationConfig(device="cpu"), tmp_path / "cache")
+    assert isinstance(backend, HFBackend) and backend.spec.model == str(tmp_path / "cache" / "tiny")
+    assert json.loads((tmp_path / "cache" / "tiny" / CARD).read_text())["steps"] == 745
+
+
 def test_a_missing_model_is_one_line_that_says_how_to_mend_it(tmp_path: Path) -> None:
-    with pytest.raises(ModelError, match=r"docflywheel bootstrap --size tiny") as caught:
-        load_backend("tiny", GenerationConfig(), tmp_path)
+    with pytest.raises(ModelError, match=r"docflywheel bootstrap --size small") as caught:
+        load_backend("small", GenerationConfig(), tmp_path)
     assert "\n" not in str(caught.value)
     with pytest.raises(ModelError, match="does not exist"):
         load_backend(f"vllm:{tmp_path / 'nowhere'}", GenerationConfig(), tmp_path)

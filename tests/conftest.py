@@ -4,6 +4,7 @@ one vLLM server per session serving both."""
 from __future__ import annotations
 
 import importlib.util
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,10 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from docflywheel.models.base import GenerationRequest
 from docflywheel.models.vllm_server import VLLMServer, start_server
 from docflywheel.store import Store
+
+# Test-support modules shared with bench/ (hostile_corpus, fake_openai, load, ...) live in tests/reliability; with
+# --import-mode=importlib a test folder can import them only from the path.
+sys.path.insert(0, str(Path(__file__).parent / "reliability"))
 
 
 @pytest.fixture

@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import socket
 import textwrap
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hostile_corpus import processes_of
 
 from docflywheel.errors import InputError
 from docflywheel.eval.sandbox import SandboxLimits, SandboxResult, protections, run_python
@@ -31,23 +31,6 @@ def run(code: str, limits: SandboxLimits = FAST, **kwargs: object) -> SandboxRes
 def run_libc(code: str) -> SandboxResult:
     """A snippet that starts with libc loaded through ctypes, the usual way around the audit hook."""
     return run_python(LIBC + textwrap.dedent(code), limits=FAST)
-
-
-def processes_of(uid: int) -> list[int]:
-    """Live (non-zombie) processes of `uid`, waiting briefly for the kernel to finish killing."""
-    for _ in range(20):
-        alive = []
-        for entry in Path("/proc").iterdir():
-            try:
-                status = (entry / "status").read_text()
-            except OSError:
-                continue
-            if f"\nUid:\t{uid}\t" in status and "\nState:\tZ" not in status:
-                alive.append(int(entry.name))
-        if not alive:
-            return []
-        time.sleep(0.1)
-    return alive
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from fake_openai import chat_completion, send_json
 
 from docflywheel.models.base import GenerationRequest, ModelSpec
 from docflywheel.models.openai_backend import OpenAIBackend, api_base
@@ -32,17 +33,9 @@ class FlakyHandler(BaseHTTPRequestHandler):
         with self.server.lock:
             self.server.bodies.append(body)
             fail = len(self.server.bodies) <= self.server.failures
-        status, reply = (503, {"error": {"message": "busy"}}) if fail else (200, {
-            "id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
-            "choices": [{"index": 0, "finish_reason": "length",
-                         "message": {"role": "assistant", "content": "Adds two numbers."}}],
-            "usage": {"prompt_tokens": 11, "completion_tokens": 4, "total_tokens": 15}})
-        data = json.dumps(reply).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        status, reply = (503, {"error": {"message": "busy"}}) if fail else (
+            200, chat_completion(body["model"], "Adds two numbers.", "length", 11, 4))
+        send_json(self, status, json.dumps(reply).encode())
 
     def log_message(self, *_: object) -> None:
         pass

@@ -1,4 +1,4 @@
-"""Fixtures of the reliability suite: the real CLI as a subprocess, and the corpus module on the import path."""
+"""Fixtures of the reliability suite: the real CLI as a subprocess (tests/conftest.py puts this folder on the path)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-# hostile_corpus.py is data shared with bench/reliability.py; with --import-mode=importlib it needs the folder here.
-sys.path.insert(0, str(Path(__file__).parent))
 
 DOCFLYWHEEL = [sys.executable, "-m", "docflywheel.cli"]
 

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import psutil
+from fake_openai import send_json
 
 from docflywheel.config import GenerationConfig
 from docflywheel.eval.judges import rubric
@@ -115,7 +116,8 @@ class FaultyProxy:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 fault = proxy._next_fault()
                 if fault == "503":
-                    self._reply(503, json.dumps({"error": {"message": "injected: overloaded", "code": 503}}).encode())
+                    overloaded = {"error": {"message": "injected: overloaded", "code": 503}}
+                    send_json(self, 503, json.dumps(overloaded).encode())
                 elif fault == "dropped":
                     self._drop()
                 elif fault == "timeout":
@@ -128,14 +130,7 @@ class FaultyProxy:
                 answer = proxy._client.request(self.command, proxy.upstream + self.path, content=body,
                                                headers={"Content-Type": self.headers.get("Content-Type",
                                                                                          "application/json")})
-                self._reply(answer.status_code, answer.content)
-
-            def _reply(self, status: int, body: bytes) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                send_json(self, answer.status_code, answer.content)
 
             def _drop(self) -> None:
                 self.close_connection = True
@@ -259,10 +254,11 @@ def load_run(db: Path, upstream: str, served_model: str, *, tasks: int, windows:
                 attempts_before = proxy.counts["attempts"]
                 made = generate(store, backend, chunk, 1, settings, show_progress=False)
                 figures.generations_failed += made.failed
-                documents = {g.task_id: g for g in store.generations(task_ids=[t.id for t in chunk],  # type: ignore[misc]
-                                                                     model=str(backend.spec))}
-                judged = rubric.judge_and_store(store, backend, [(t, documents[t.id]) for t in chunk if t.id in documents],
-                                                criteria=[CRITERION])
+                ids = [t.id for t in chunk]
+                written = store.generations(task_ids=ids, model=str(backend.spec))  # type: ignore[arg-type]
+                documents = {g.task_id: g for g in written}
+                pairs = [(t, documents[t.id]) for t in chunk if t.id in documents]
+                judged = rubric.judge_and_store(store, backend, pairs, criteria=[CRITERION])
                 figures.judgments_unreadable += judged.failed
                 seconds = time.perf_counter() - window_started
                 attempts = proxy.counts["attempts"] - attempts_before
@@ -286,7 +282,8 @@ def load_run(db: Path, upstream: str, served_model: str, *, tasks: int, windows:
 
 def window_table(figures: LoadFigures) -> str:
     """The windows as a markdown table."""
-    lines = ["| window | tasks | requests | seconds | tasks/s | client MiB | server MiB |", "|---|---|---|---|---|---|---|"]
+    lines = ["| window | tasks | requests | seconds | tasks/s | client MiB | server MiB |",
+             "|---|---|---|---|---|---|---|"]
     lines += [f"| {w.index + 1} | {w.tasks} | {w.attempts} | {w.seconds} | {w.tasks_per_s} | {w.client_rss_mb} | "
               f"{w.server_rss_mb} |" for w in figures.windows]
     return "\n".join(lines)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from fake_openai import chat_completion, send_json
 
 from docflywheel.agents.prompts import document_prompt, prompt_hash
 from docflywheel.agents.route import decide
@@ -88,16 +89,8 @@ class OpenAIHandler(BaseHTTPRequestHandler):
         with self.server.lock:
             self.server.seen.append((self.path, self.headers.get("Authorization", ""), body["model"]))
         content = json.loads(SCORE_REPLY) if "response_format" in body else None
-        reply = {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
-                 "choices": [{"index": 0, "finish_reason": "stop", "message": {
-                     "role": "assistant", "content": json.dumps(content) if content else DOC_REPLY}}],
-                 "usage": {"prompt_tokens": 12, "completion_tokens": 30, "total_tokens": 42}}
-        data = json.dumps(reply).encode()  # ASCII: the surrogate travels as the escape \ud800
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        reply = chat_completion(body["model"], json.dumps(content) if content else DOC_REPLY, "stop", 12, 30)
+        send_json(self, 200, json.dumps(reply).encode())  # ASCII: the surrogate travels as the escape \ud800
 
     def log_message(self, *_: object) -> None:
         pass

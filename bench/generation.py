@@ -1,10 +1,11 @@
 """Batched against one-at-a-time generation, per backend, measured in one run.
 
-    python bench/generation.py [--model PATH] [--prompts 16] [--max-new-tokens 64] [--backends hf,vllm,openai]
+    python bench/generation.py [--models tiny,small] [--prompts 16] [--max-new-tokens 64] [--backends hf,vllm,openai]
 
 Each backend answers the same greedy prompts twice: all at once (one batch; for the server, all in
-flight together) and one request after another. Prints seconds, tokens/s, the speed-up and whether
-both ways wrote the same text.
+flight together) and one request after another. Prints seconds, tokens/s, the speed-up, whether both
+ways wrote the same text, and the spread of answer lengths: a batch lasts as long as its longest answer,
+so one answer that runs to the limit while the others stop early bounds what batching can gain.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class Row:
     batched_tokens: int
     single_tokens: int
     same_text: bool
+    lengths: list[int]
 
 
 def prompts(count: int, max_new_tokens: int) -> list[GenerationRequest]:
@@ -57,7 +59,7 @@ def measure(name: str, batched: Callable[[], list[Completion]], single: Callable
     if errors:
         raise SystemExit(f"{name}: {len(errors)} requests failed, first: {errors[0]}")
     return Row(name, batched_s, single_s, sum(c.tokens_out for c in together), sum(c.tokens_out for c in alone),
-               [c.text for c in together] == [c.text for c in alone])
+               [c.text for c in together] == [c.text for c in alone], sorted(c.tokens_out for c in alone))
 
 
 def bench_hf(model: Path, requests: list[GenerationRequest]) -> Row:
@@ -94,31 +96,35 @@ def bench_openai(model: Path, requests: list[GenerationRequest]) -> Row:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=ModelsConfig().cache_dir / "tiny",
-                        help="a local model folder (default: the bootstrapped tiny model)")
+    parser.add_argument("--models", default="tiny,small",
+                        help="comma-separated bootstrapped names (tiny, small) or local model folders; a missing "
+                             "bootstrapped model is skipped with the command that makes it")
     parser.add_argument("--prompts", type=int, default=16)
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--backends", default="hf,vllm,openai", help="comma-separated: hf, vllm, openai")
     args = parser.parse_args()
-    if not (args.model / "config.json").exists():
-        raise SystemExit(f"no model at {args.model}: run `docflywheel bootstrap --size tiny` or pass --model PATH")
     requests = prompts(args.prompts, args.max_new_tokens)
-    wanted = args.backends.split(",")
     has_vllm = importlib.util.find_spec("vllm") is not None
     runs = {"hf": bench_hf, "vllm": bench_vllm, "openai": bench_openai}
-    rows = []
-    for name in wanted:
-        if name in ("vllm", "openai") and not has_vllm:
-            print(f"{name}: skipped, vLLM is not installed (pip install 'docflywheel[vllm]')")
+    results: list[tuple[Path, Row]] = []
+    for name in args.models.split(","):
+        model = Path(name) if "/" in name else ModelsConfig().cache_dir / name
+        if not (model / "config.json").exists():
+            print(f"{name}: skipped, no model at {model} (run `docflywheel bootstrap --size {name}` or give a folder)")
             continue
-        rows.append(runs[name](args.model, requests))
-    print(f"\n{args.prompts} prompts x up to {args.max_new_tokens} new tokens, greedy, model {args.model}")
-    print(f"{'backend':<24}{'batched s':>10}{'single s':>10}{'speed-up':>10}{'tok/s batched':>15}"
-          f"{'tok/s single':>14}{'same text':>11}")
-    for row in rows:
-        print(f"{row.backend:<24}{row.batched_s:>10.2f}{row.single_s:>10.2f}{row.single_s / row.batched_s:>9.1f}x"
-              f"{row.batched_tokens / row.batched_s:>15.0f}{row.single_tokens / row.single_s:>14.0f}"
-              f"{'yes' if row.same_text else 'no':>11}")
+        for backend in args.backends.split(","):
+            if backend in ("vllm", "openai") and not has_vllm:
+                print(f"{backend}: skipped, vLLM is not installed (pip install 'docflywheel[vllm]')")
+                continue
+            results.append((model, runs[backend](model, requests)))
+    print(f"\n{args.prompts} prompts x up to {args.max_new_tokens} new tokens, greedy")
+    print(f"{'model':<8}{'backend':<24}{'batched s':>10}{'single s':>10}{'speed-up':>10}{'tok/s batched':>15}"
+          f"{'tok/s single':>14}{'same text':>11}  answer tokens min/median/max")
+    for model, row in results:
+        spread = f"{row.lengths[0]}/{row.lengths[len(row.lengths) // 2]}/{row.lengths[-1]}"
+        print(f"{model.name:<8}{row.backend:<24}{row.batched_s:>10.2f}{row.single_s:>10.2f}"
+              f"{row.single_s / row.batched_s:>9.1f}x{row.batched_tokens / row.batched_s:>15.0f}"
+              f"{row.single_tokens / row.single_s:>14.0f}{'yes' if row.same_text else 'no':>11}  {spread}")
 
 
 if __name__ == "__main__":

@@ -36,6 +36,8 @@ class GenerationConfig(_Section):
     concurrency: int = Field(16, gt=0, description="requests in flight to an OpenAI-compatible server")
     seed: int = 0
     device: str = Field("auto", description="torch device for the transformers backend: auto, cpu or cuda")
+    threads: int | None = Field(1, gt=0, description="torch CPU threads for the transformers backend; one is "
+                                                     "fastest on a shared 2-core machine, null leaves torch's default")
 
 
 class RouteConfig(_Section):

@@ -48,4 +48,5 @@ def load_backend(spec: str | ModelSpec, generation: GenerationConfig, cache_dir:
         return VLLMBackend(spec, seed=generation.seed)
     from docflywheel.models.hf import HFBackend
 
-    return HFBackend(spec, batch_size=generation.batch_size, device=generation.device, seed=generation.seed)
+    return HFBackend(spec, batch_size=generation.batch_size, device=generation.device, seed=generation.seed,
+                     threads=generation.threads)

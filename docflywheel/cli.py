@@ -460,14 +460,14 @@ def evaluate(
     members = {m: sum(v.values()) / len(v) for m, v in sorted(result.members.items())}
     if as_json:
         print(json.dumps({"model": result.model, "tasks": len(result.scores), "generations": result.generations,
-                          "unscored": result.unscored, "score": interval.mean, "ci_low": interval.low,
-                          "ci_high": interval.high, "members": members}))
+                          "unscored": result.unscored, "score": interval.value, "ci_low": interval.ci_low,
+                          "ci_high": interval.ci_high, "members": members}))
         return
     table = Table("jury member", "mean (1-5)", title=f"{result.model} on {len(result.scores)} test tasks")
     for member, value in members.items():
         table.add_row(member, f"{value:.3f}")
     console.print(table)
-    console.print(f"jury score {interval.mean:.3f} [{interval.low:.3f}, {interval.high:.3f}] "
+    console.print(f"jury score {interval.value:.3f} [{interval.ci_low:.3f}, {interval.ci_high:.3f}] "
                   f"({result.generations} documents, {result.unscored} unscored)")
 
 

@@ -16,18 +16,12 @@ from scipy import stats
 
 from docflywheel.config import GenerationConfig
 from docflywheel.errors import InputError
+from docflywheel.eval.agreement import Estimate
 from docflywheel.eval.scoring import judge_generations, jury_scores
 from docflywheel.generate import generate
 from docflywheel.models.base import Backend
 from docflywheel.records import Task
 from docflywheel.store import Store
-
-
-@dataclass(frozen=True)
-class Interval:
-    mean: float
-    low: float
-    high: float
 
 
 @dataclass(frozen=True)
@@ -44,22 +38,23 @@ class Evaluation:
     def mean(self) -> float:
         return float(np.mean(list(self.scores.values()))) if self.scores else float("nan")
 
-    def interval(self, confidence: float = 0.95, seed: int = 0) -> Interval:
+    def interval(self, confidence: float = 0.95, seed: int = 0) -> Estimate:
         """The mean score with a bootstrap interval over test tasks."""
         return bootstrap_mean(list(self.scores.values()), confidence, seed)
 
 
-def bootstrap_mean(values: Sequence[float], confidence: float = 0.95, seed: int = 0) -> Interval:
+def bootstrap_mean(values: Sequence[float], confidence: float = 0.95, seed: int = 0) -> Estimate:
     """Mean with a percentile bootstrap interval (scipy), resampling the values."""
     data = np.asarray(values, dtype=float)
     if len(data) < 2:
         raise InputError(f"need at least 2 scored test tasks for an interval, got {len(data)}: add tasks "
                          f"(`docflywheel tasks add-package NAME`) or raise flywheel.test_tasks")
     if np.ptp(data) == 0:
-        return Interval(float(data[0]), float(data[0]), float(data[0]))
+        return Estimate(float(data[0]), float(data[0]), float(data[0]), len(data))
     result = stats.bootstrap((data,), np.mean, confidence_level=confidence, n_resamples=2000, method="percentile",
                              rng=np.random.default_rng(seed))
-    return Interval(float(data.mean()), float(result.confidence_interval.low), float(result.confidence_interval.high))
+    return Estimate(float(data.mean()), float(result.confidence_interval.low), float(result.confidence_interval.high),
+                    len(data))
 
 
 def evaluate(store: Store, backend: Backend, tasks: Sequence[Task], settings: GenerationConfig, *,

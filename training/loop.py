@@ -81,7 +81,7 @@ def run_flywheel(store: Store, config: Config, *, iterations: int | None = None,
         started = time.perf_counter()
         evaluation = _evaluate(store, student, config, test_tasks, show_progress)
         interval = evaluation.interval(settings.confidence)
-        summary = IterationSummary(0, shown, None, interval.mean, interval.low, interval.high,
+        summary = IterationSummary(0, shown, None, interval.value, interval.ci_low, interval.ci_high,
                                    seconds=time.perf_counter() - started)
         _record(store, summary, model_row(shown, "base"))
     for turn in range(1, wanted + 1):
@@ -146,15 +146,15 @@ def _turn(store: Store, config: Config, turn: int, test_tasks: list[Any], show_p
     winner = challenger if comparison.promoted else defending
     interval = winner.interval(settings.confidence)
     summary = IterationSummary(
-        iteration=turn, champion=winner.model, challenger=model, champion_score=interval.mean,
-        ci_low=interval.low, ci_high=interval.high, delta=comparison.delta.mean,
-        delta_ci_low=comparison.delta.low, delta_ci_high=comparison.delta.high, promoted=comparison.promoted,
+        iteration=turn, champion=winner.model, challenger=model, champion_score=interval.value,
+        ci_low=interval.ci_low, ci_high=interval.ci_high, delta=comparison.delta.value,
+        delta_ci_low=comparison.delta.ci_low, delta_ci_high=comparison.delta.ci_high, promoted=comparison.promoted,
         datasets=sizes, training_loss=losses, regressions=comparison.regressions, agreement=_agreement(store),
         teacher=teacher_info, seconds=time.perf_counter() - started)
     _record(store, summary, model_row(winner.model, "champion"))
     verdict = "promoted" if comparison.promoted else "kept the champion"
-    say(f"[bold]turn {turn}[/]: delta {comparison.delta.mean:+.3f} "
-        f"[{comparison.delta.low:+.3f}, {comparison.delta.high:+.3f}]: {verdict}")
+    say(f"[bold]turn {turn}[/]: delta {comparison.delta.value:+.3f} "
+        f"[{comparison.delta.ci_low:+.3f}, {comparison.delta.ci_high:+.3f}]: {verdict}")
     return summary
 
 

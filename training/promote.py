@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from docflywheel.eval.heldout import Evaluation, Interval, bootstrap_mean
+from docflywheel.eval.agreement import Estimate
+from docflywheel.eval.heldout import Evaluation, bootstrap_mean
 from docflywheel.records import content_id
 from docflywheel.store import Store
 
@@ -25,12 +26,12 @@ class Comparison:
     champion: str
     challenger: str
     tasks: int
-    delta: Interval  # challenger - champion, paired over test tasks
+    delta: Estimate  # challenger - champion, paired over test tasks
     regressions: dict[str, float] = field(default_factory=dict)  # member -> paired drop beyond the tolerance
 
     @property
     def promoted(self) -> bool:
-        return self.delta.low > 0 and not self.regressions
+        return self.delta.ci_low > 0 and not self.regressions
 
 
 def compare(challenger: Evaluation, champion: Evaluation, *, tolerance: float = 0.25, confidence: float = 0.95,

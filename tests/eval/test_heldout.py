@@ -26,7 +26,7 @@ def test_a_model_is_scored_per_test_task_and_its_rows_are_reused(store: Store, m
     assert all(1 <= s <= 5 for s in first.scores.values())
     assert "verifier/length" in first.members
     interval = first.interval()
-    assert interval.low <= first.mean <= interval.high
+    assert interval.ci_low <= first.mean <= interval.ci_high
     stored = store.counts()["generations"], store.counts()["judgments"]
     again = evaluate(store, backend, tasks, settings, samples=2, show_progress=False)
     assert again.scores == first.scores and (store.counts()["generations"], store.counts()["judgments"]) == stored
@@ -46,7 +46,7 @@ def test_only_test_tasks_may_be_evaluated(store: Store, micro_model: Path, tmp_p
 def test_the_bootstrap_interval_covers_the_mean_and_narrows_with_more_tasks() -> None:
     few = bootstrap_mean([1.0, 2.0, 3.0, 4.0])
     many = bootstrap_mean([1.0, 2.0, 3.0, 4.0] * 25)
-    assert few.low < few.mean == 2.5 < few.high
-    assert many.high - many.low < few.high - few.low
+    assert few.ci_low < few.value == 2.5 < few.ci_high
+    assert many.ci_high - many.ci_low < few.ci_high - few.ci_low
     with pytest.raises(InputError, match="at least 2 scored test tasks"):
         bootstrap_mean([3.0])

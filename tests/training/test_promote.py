@@ -19,7 +19,7 @@ def _evaluation(model: str, shift: float, member_shift: float = 0.0) -> Evaluati
 def test_a_clear_gain_is_promoted_and_a_wash_is_not() -> None:
     champion = _evaluation("old", 0.0)
     better = compare(_evaluation("new", 0.3), champion)
-    assert better.promoted and better.delta.low > 0 and better.tasks == 30
+    assert better.promoted and better.delta.ci_low > 0 and better.tasks == 30
     noisy = _evaluation("noisy", 0.0)
     noisy.scores.update({t: noisy.scores[t] + (0.5 if i % 2 else -0.5) for i, t in enumerate(TASKS)})
     assert not compare(noisy, champion).promoted
@@ -27,7 +27,7 @@ def test_a_clear_gain_is_promoted_and_a_wash_is_not() -> None:
 
 def test_a_gain_that_forgets_a_criterion_is_not_promoted() -> None:
     result = compare(_evaluation("new", 0.3, member_shift=-1.0), _evaluation("old", 0.0), tolerance=0.25)
-    assert result.delta.low > 0 and not result.promoted
+    assert result.delta.ci_low > 0 and not result.promoted
     assert result.regressions == {"verifier/length": -1.0}
 
 

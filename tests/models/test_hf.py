@@ -59,3 +59,19 @@ def test_an_adapter_changes_greedy_output(micro_model: Path, micro_adapter: Path
     assert [c.text for c in adapted] != [c.text for c in base]
     assert [c.tokens_in for c in adapted] == [c.tokens_in for c in base]
     assert all(c.finish_reason == "stop" or c.tokens_out == 24 for c in adapted)
+
+
+def test_a_row_that_stops_leaves_the_batch(micro_model: Path, doc_requests: list[GenerationRequest]) -> None:
+    backend = HFBackend(ModelSpec("hf", str(micro_model)), batch_size=16, device="cpu")
+    # Sampled hot, the micro model's rows stop at different steps (greedy, every row runs to the limit).
+    sampled = [replace(r, temperature=2.0, top_p=1.0, seed=i) for i, r in enumerate(doc_requests)]
+    rows_per_pass: list[int] = []
+    hook = backend.model.get_input_embeddings().register_forward_hook(
+        lambda module, args, output: rows_per_pass.append(args[0].shape[0]))
+    try:
+        lengths = [c.tokens_out for c in backend.generate(sampled)]
+    finally:
+        hook.remove()
+    assert len(set(lengths)) > 1, "the rows must stop at different steps for this test to mean anything"
+    # One pass over the prompts, then each pass computes only the rows that have not yet written their last token.
+    assert rows_per_pass == [len(doc_requests)] + [sum(n > step for n in lengths) for step in range(1, max(lengths))]

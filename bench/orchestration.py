@@ -14,8 +14,9 @@ import time
 from pathlib import Path
 
 from docflywheel.agents.constitution import load_constitution
-from docflywheel.agents.graph import VERIFIER_THREADS, AgentSettings, build_agents_graph
+from docflywheel.agents.graph import AgentSettings, build_agents_graph
 from docflywheel.config import load_config
+from docflywheel.eval.scoring import VERIFIER_THREADS
 from docflywheel.models import load_backend
 from docflywheel.store import Store
 from docflywheel.tasks import extract_tasks
@@ -32,11 +33,15 @@ def main() -> None:
     backend = load_backend(args.model, config.generation, config.models.cache_dir)
     settings = AgentSettings(samples=args.samples, generation=config.generation)
     with tempfile.TemporaryDirectory() as folder:
-        graph_store, replay_store = Store(Path(folder) / "graph.duckdb"), Store(Path(folder) / "replay.duckdb")
-        for store in (graph_store, replay_store):
+        graph_store, warm_store = Store(Path(folder) / "graph.duckdb"), Store(Path(folder) / "warm.duckdb")
+        for store in (graph_store, warm_store):
             store.init()
             store.add_tasks(extract_tasks("logging"))
         task_ids = [t.id for t in graph_store.tasks(limit=args.tasks)]
+        # Warm-up on another task in another store: the judges' imports and the MiniLM load happen once per
+        # process, as the kernels' first calls do for raw generation (which bench/generation.py also warms).
+        warm_task = warm_store.tasks()[-1].id
+        build_agents_graph(warm_store, backend, load_constitution(), settings).compile().invoke({"task_ids": [warm_task]})
 
         calls: list[list] = []
         original = backend.generate
@@ -72,7 +77,8 @@ def main() -> None:
     print(f"raw batched generation of the same requests: {raw_s:.1f} s")
     print(f"overhead ratio graph / raw: {graph_s / raw_s:.3f}x (target <= 1.05x)")
     print(f"of the rest: the verifiers, run one at a time, take {verify_s:.1f} s for {verifier_rows} judgments "
-          f"(the graph runs them {VERIFIER_THREADS} at a time); store reads and writes take most of what is left")
+          f"(the graph runs them {VERIFIER_THREADS} at a time); the reference judge's MiniLM embeddings and the store "
+          f"reads and writes take what is left")
 
 
 if __name__ == "__main__":

@@ -81,6 +81,11 @@ def run_agents(store: Store, config: Config, *, split: str = "train", max_tasks:
             run_config: dict[str, Any] = {"configurable": {"thread_id": thread_id}}
             snapshot = app.get_state(run_config)
             resumed = bool(snapshot.next)
+            if snapshot.values:
+                # Nodes the checkpoint already holds never report: say so instead of leaving empty bars.
+                upto = NODES.index(snapshot.next[0]) if snapshot.next else NODES.index("route")
+                for node in NODES[:upto]:
+                    progress.update(bars[node], total=1, completed=1, info="from checkpoint")
             if snapshot.values and not snapshot.next:
                 # This exact run already finished: route again from the judge's checkpoint, so labels
                 # people added since are taken in; no model is called.

@@ -30,12 +30,12 @@ from transformers import (AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, 
                           TrainerCallback)
 from transformers.trainer_callback import PrinterCallback
 
-from docflywheel.bootstrap.train import torch_threads
 from docflywheel.errors import InputError, ModelError
 from docflywheel.models.base import ModelSpec, parse_spec
 from docflywheel.models.hf import pick_device
 from docflywheel.records import content_id
 from docflywheel.store import Store
+from docflywheel.threads import torch_threads
 from docflywheel.training.config import TrainerSettings
 
 

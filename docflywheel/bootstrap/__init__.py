@@ -23,9 +23,9 @@ from transformers.utils import logging as hf_logging
 
 from docflywheel.bootstrap.corpus import Corpus, build_corpus
 from docflywheel.bootstrap.tokenizer import train_tokenizer
-from docflywheel.bootstrap.train import (SIZES, Size, build_model, encode, evaluate, parameters, torch_threads,
-                                         train_loop)
+from docflywheel.bootstrap.train import SIZES, Size, build_model, encode, evaluate, parameters, train_loop
 from docflywheel.errors import InputError
+from docflywheel.threads import torch_threads
 
 CARD = "bootstrap.json"
 

@@ -12,9 +12,9 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from docflywheel.bootstrap.train import torch_threads
 from docflywheel.errors import ModelError
 from docflywheel.models.base import Completion, GenerationRequest, ModelSpec
+from docflywheel.threads import torch_threads
 
 
 def pick_device(device: str) -> torch.device:

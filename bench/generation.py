@@ -17,6 +17,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 from docflywheel.bootstrap import SHIPPED
@@ -89,7 +90,7 @@ def bench_hf(model: Path, requests: list[GenerationRequest], threads: int | None
                    lambda: [backend.generate([r])[0] for r in requests])
 
 
-def bench_vllm(model: Path, requests: list[GenerationRequest], threads: int | None) -> Row:
+def bench_vllm(model: Path, requests: list[GenerationRequest]) -> Row:
     from docflywheel.models.vllm_backend import VLLMBackend
 
     backend = VLLMBackend(ModelSpec("vllm", str(model)))
@@ -100,7 +101,7 @@ def bench_vllm(model: Path, requests: list[GenerationRequest], threads: int | No
         backend.close()
 
 
-def bench_openai(model: Path, requests: list[GenerationRequest], threads: int | None) -> Row:
+def bench_openai(model: Path, requests: list[GenerationRequest]) -> Row:
     from docflywheel.models.openai_backend import OpenAIBackend
     from docflywheel.models.vllm_server import start_server
 
@@ -129,7 +130,7 @@ def main() -> None:
     args = parser.parse_args()
     requests = prompts(args.prompts, args.max_new_tokens)
     has_vllm = importlib.util.find_spec("vllm") is not None
-    runs = {"hf": bench_hf, "vllm": bench_vllm, "openai": bench_openai}
+    runs = {"hf": partial(bench_hf, threads=args.threads), "vllm": bench_vllm, "openai": bench_openai}
     results: list[tuple[Path, Row]] = []
     models = [Path(name) if "/" in name else ModelsConfig().cache_dir / name for name in args.models.split(",")]
     if args.untrained:
@@ -143,7 +144,7 @@ def main() -> None:
             if backend in ("vllm", "openai") and not has_vllm:
                 print(f"{backend}: skipped, vLLM is not installed (pip install 'docflywheel[vllm]')")
                 continue
-            results.append((model, runs[backend](model, requests, args.threads)))
+            results.append((model, runs[backend](model, requests)))
     print(f"\n{args.prompts} prompts x up to {args.max_new_tokens} new tokens, greedy, transformers on "
           f"{args.threads} thread(s)")
     print(f"{'model':<20}{'backend':<24}{'batched s':>10}{'single s':>10}{'speed-up':>10}{'tok/s batched':>15}"

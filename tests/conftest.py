@@ -113,5 +113,3 @@ def vllm_server(micro_model: Path, micro_adapter: Path,
                           adapters={"micro-lora": micro_adapter}, timeout_s=600)
     yield server
     server.stop()
-
-

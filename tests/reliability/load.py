@@ -1,6 +1,6 @@
 """The load run: real tasks through generation and judging against a vLLM server that fails on purpose.
 
-Shared by tests/reliability/test_load.py (a few hundred tasks, micro model) and `bench/reliability.py --load`
+Shared by tests/reliability/test_load.py (a few hundred tasks, micro model) and `bench/reliability.py --only load`
 (10,000 tasks, the shipped tiny model). A proxy sits between the openai backend and the server. By a fixed
 schedule of request numbers it answers 503, drops the connection without a reply, or holds the request past
 the client's timeout; every other request goes to the server unchanged. The run goes window by window: each
@@ -20,7 +20,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -287,7 +287,3 @@ def window_table(figures: LoadFigures) -> str:
     lines += [f"| {w.index + 1} | {w.tasks} | {w.attempts} | {w.seconds} | {w.tasks_per_s} | {w.client_rss_mb} | "
               f"{w.server_rss_mb} |" for w in figures.windows]
     return "\n".join(lines)
-
-
-def as_json(figures: LoadFigures) -> str:
-    return json.dumps({**figures.summary(), "windows": [asdict(w) for w in figures.windows]})

@@ -1,6 +1,6 @@
 """Load: real tasks through generation and judging against a real vLLM server that fails on purpose.
 
-The full run (10,000 tasks, the tiny model, throughput and memory over the run) is `bench/reliability.py --load`;
+The full run (10,000 tasks, the tiny model, throughput and memory over the run) is `bench/reliability.py --only load`;
 this one runs 240 tasks on the session's micro server with faults dense enough that every kind happens.
 """
 
